@@ -1,0 +1,57 @@
+"""Errors the domain and the services raise. The API maps each one to a status code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of every error a user can cause. Its message is safe to show to that user."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    """Unknown object, or an object of another workspace: existence never leaks."""
+
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """The object exists but its state forbids the request."""
+
+    status = 409
+    title = "Conflict"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class Invalid(DomainError):
+    """One or more fields break their rules (HTTP 422)."""
+
+    status = 422
+    title = "Validation failed"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors: list[FieldError] = errors or []
+
+    @classmethod
+    def field(cls, name: str, message: str) -> Invalid:
+        return cls(f"{name}: {message}", [FieldError(name, message)])
+
+
+
+class DeployFailed(Exception):
+    """A build, release command or health check failed. The message is the deployment's
+    `error`: one sentence, safe to show (no secret values)."""

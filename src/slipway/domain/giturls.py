@@ -1,0 +1,37 @@
+"""Which repository URLs an app may name. Anything else never reaches git."""
+
+from __future__ import annotations
+
+import re
+
+from slipway.domain.errors import Invalid
+
+_REMOTE = re.compile(
+    r"^(https?|ssh)://"  # scheme
+    r"([A-Za-z0-9._~%!$&'()*+,;=:-]+@)?"  # optional userinfo
+    r"[A-Za-z0-9.-]+(:[0-9]{1,5})?"  # host and port
+    r"(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"  # path
+)
+_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$")
+_LOCAL_PATH = re.compile(r"^/[A-Za-z0-9._~/ +-]*$")
+
+
+def check_git_url(field: str, value: str, *, allow_local: bool) -> str:
+    """Accept https/http/ssh URLs and scp-like `git@host:path`; local ones only when allowed."""
+    if len(value) > 2000 or any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise Invalid.field(field, "must be a single line of at most 2000 characters")
+    if value.startswith("-"):
+        raise Invalid.field(field, "must not start with '-'")
+    if _REMOTE.match(value) or _SCP.match(value):
+        return value
+    if value.startswith("file://"):
+        path = value[len("file://") :]
+        if allow_local and _LOCAL_PATH.match(path) and "/../" not in path + "/":
+            return value
+    elif allow_local and _LOCAL_PATH.match(value) and "/../" not in value + "/":
+        return value
+    if not allow_local and (value.startswith(("/", "file://"))):
+        raise Invalid.field(field, "local repositories are not allowed on this server")
+    raise Invalid.field(
+        field, "must be an https://, http://, ssh:// or git@host:path repository URL"
+    )

@@ -1,0 +1,123 @@
+"""Entities. Plain dataclasses: the store maps them, the services change them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from slipway.domain.states import DeploymentStatus
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, at second precision (the API's timestamps have no fractions)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class Workspace:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass
+class ApiKey:
+    id: str
+    workspace_id: str
+    name: str
+    prefix: str  # the first characters of the key, shown in listings
+    key_hash: str  # sha256 hex of the whole key; the key itself is never stored
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass
+class App:
+    id: str
+    workspace_id: str
+    name: str
+    git_url: str
+    created_at: datetime
+    updated_at: datetime
+    git_branch: str = "main"
+    root_directory: str | None = None
+    buildpack: str = "nixpacks"
+    start_command: str | None = None
+    build_command: str | None = None
+    install_command: str | None = None
+    release_command: str | None = None
+    health_check_path: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    min_replicas: int = 0
+    max_replicas: int | None = None
+    replicas: int = 1
+
+
+@dataclass
+class Deployment:
+    id: str
+    workspace_id: str
+    app_id: str
+    status: DeploymentStatus
+    created_at: datetime
+    git_branch: str | None = None
+    git_commit_sha: str | None = None
+    git_commit_message: str | None = None
+    buildpack: str = "nixpacks"
+    image_ref: str | None = None
+    revision_name: str | None = None
+    rolled_back_from: str | None = None
+    error: str | None = None
+    no_traffic: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def duration_seconds(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds())
+
+
+@dataclass
+class Revision:
+    """The immutable result of a deployment that reached `deploying`."""
+
+    workspace_id: str
+    app_id: str
+    name: str  # {app}-{NNNNN}
+    number: int
+    deployment_id: str
+    image_ref: str
+    image_digest: str  # sha256:<hex> of the image manifest
+    start_command: str
+    env: dict[str, str]
+    health_check_path: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    revision_name: str
+    percent: int
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit resolved from a branch or an abbreviated SHA, before the trigger answers."""
+
+    branch: str | None
+    sha: str  # 40 hex
+    message: str  # the subject line
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built, immutable image: what a revision runs."""
+
+    ref: str  # {registry}/{workspace}/{app}:sha256-{12 hex}
+    digest: str  # sha256:<64 hex> of the manifest
+    start_command: str
+    path: str  # directory of the OCI layout on disk
+    app_dir: str  # unpacked /app filesystem the runtime binds at /app

@@ -1,0 +1,33 @@
+"""What the router needs to know: which hosts go to which revisions, by weight, and where
+each revision's ready replicas listen. Built by the services, applied by the router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backend:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Target:
+    revision: str
+    weight: int  # 0-100; a tag host has one target of weight 100
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class Route:
+    host: str  # lowercase, without the port
+    targets: tuple[Target, ...]
+
+
+def app_host(app: str, workspace: str, base_domain: str) -> str:
+    return f"{app}.{workspace}.{base_domain}".lower()
+
+
+def tag_host(tag: str, app: str, workspace: str, base_domain: str) -> str:
+    return f"{tag}---{app}.{workspace}.{base_domain}".lower()

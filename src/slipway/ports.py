@@ -1,0 +1,198 @@
+"""The Protocols the services need. Concrete classes live in store/, builder/, runtime/ and
+router/, and only `slipway.bootstrap` chooses them.
+
+Every repository under `ScopedStore` is bound to one workspace: its queries filter by that
+workspace in the repository layer, so a handler cannot forget to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from slipway.domain.models import (
+    ApiKey,
+    App,
+    Commit,
+    Deployment,
+    Image,
+    Revision,
+    TrafficSplit,
+    Workspace,
+)
+from slipway.domain.routes import Backend, Route
+from slipway.domain.states import DeploymentStatus
+
+LogSink = Callable[[str], Awaitable[None]]
+"""Receives one build or release log line (no trailing newline) as soon as it is written."""
+
+
+# --------------------------------------------------------------------------- store
+
+
+class WorkspaceRepo(Protocol):
+    async def create(self, ws: Workspace) -> None: ...  # Conflict on a taken name
+    async def get(self, workspace_id: str) -> Workspace | None: ...
+    async def get_by_name(self, name: str) -> Workspace | None: ...
+
+
+class ApiKeyRepo(Protocol):
+    async def create(self, key: ApiKey) -> None: ...
+    async def list(self) -> list[ApiKey]: ...
+    async def delete(self, key_id: str) -> bool: ...
+
+
+class AppRepo(Protocol):
+    async def create(self, app: App) -> None: ...  # Conflict on a taken name
+    async def get(self, app_id: str) -> App | None: ...
+    async def get_by_name(self, name: str) -> App | None: ...
+    async def list(self, *, offset: int, limit: int) -> tuple[list[App], int]: ...
+    async def update(self, app: App) -> None: ...  # Conflict on a taken name
+    async def delete(self, app_id: str) -> bool: ...  # also its deployments, revisions, ...
+
+
+class DeploymentRepo(Protocol):
+    async def create(self, dep: Deployment) -> None: ...
+    async def get(self, deployment_id: str) -> Deployment | None: ...
+    async def list(
+        self, *, app_id: str, status: DeploymentStatus | None, offset: int, limit: int
+    ) -> tuple[list[Deployment], int]: ...  # newest first, and the total
+    async def update(
+        self, dep: Deployment, *, expect: frozenset[DeploymentStatus] | None = None
+    ) -> bool:
+        """Write every field of `dep`. With `expect`, only if the stored status is one of
+        them (compare-and-set); returns whether the row was written."""
+        ...
+
+
+class RevisionRepo(Protocol):
+    async def create(self, rev: Revision) -> Revision:
+        """Store a revision, allocating the app's next number (never reused); returns it with
+        `number` and `name` filled in."""
+        ...
+
+    async def list(self, app_id: str) -> list[Revision]: ...  # newest first
+    async def get(self, app_id: str, name: str) -> Revision | None: ...
+    async def get_for_deployment(self, deployment_id: str) -> Revision | None: ...
+
+
+class TrafficRepo(Protocol):
+    async def get(self, app_id: str) -> list[TrafficSplit]: ...
+    async def set(self, app_id: str, splits: Sequence[TrafficSplit]) -> None: ...  # atomic
+
+
+class LogRepo(Protocol):
+    async def append(self, deployment_id: str, first_index: int, lines: Sequence[str]) -> None:
+        ...
+
+    async def list(self, deployment_id: str, *, since: int = 0) -> list[str]: ...
+
+
+class ScopedStore(Protocol):
+    workspace_id: str
+    api_keys: ApiKeyRepo
+    apps: AppRepo
+    deployments: DeploymentRepo
+    revisions: RevisionRepo
+    traffic: TrafficRepo
+    logs: LogRepo
+
+
+class Store(Protocol):
+    workspaces: WorkspaceRepo
+
+    def scoped(self, workspace_id: str) -> ScopedStore: ...
+
+    async def migrate(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # The few questions that cross workspaces, each for one platform-internal purpose:
+    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...  # authentication
+    async def touch_api_key(self, key_id: str) -> None: ...  # sets last_used_at
+    async def next_runnable_deployment(self) -> Deployment | None:
+        """The oldest `queued` deployment whose app has no `building`/`deploying` one."""
+        ...
+
+    async def active_deployments(self) -> list[Deployment]: ...  # building or deploying
+    async def serving_apps(self) -> list[tuple[Workspace, App]]: ...  # apps with traffic
+
+
+# --------------------------------------------------------------------------- builder
+
+
+class Source(Protocol):
+    async def resolve(self, app: App, *, branch: str | None, sha: str | None) -> Commit:
+        """Fetch and resolve to a full commit. Raises Invalid (422) for an unknown branch or
+        commit, naming the field."""
+        ...
+
+
+class Builder(Protocol):
+    async def build(
+        self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink
+    ) -> Image:
+        """Check out, plan, install, build and package. Raises DeployFailed with a
+        one-sentence reason. Cancelling the calling task kills the whole build."""
+        ...
+
+    async def find_image(self, digest: str) -> Image | None:
+        """The image with that manifest digest, if it is still on disk (rollbacks)."""
+        ...
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+@dataclass(frozen=True)
+class RevisionSpec:
+    """Everything the runtime needs to run replicas of one revision."""
+
+    key: str  # unique across the platform: "{workspace_id}/{app_id}/{revision}"
+    workspace_id: str
+    app_id: str
+    revision: str
+    app_dir: str  # the image's /app
+    start_command: str
+    env: dict[str, str]
+    health_check_path: str | None
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    ready: int
+    total: int
+    backends: tuple[Backend, ...]  # where the ready replicas listen
+    restarts: int = 0
+    last_error: str | None = None  # one sentence on the latest crash or failed start
+
+
+class Runtime(Protocol):
+    async def scale(self, spec: RevisionSpec, replicas: int) -> None:
+        """Make exactly `replicas` replicas of this revision exist (start or stop some)."""
+        ...
+
+    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
+        """Return once `count` replicas pass their health check; DeployFailed otherwise."""
+        ...
+
+    def status(self, key: str) -> ReplicaStatus: ...
+
+    async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None: ...
+
+    def on_change(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(key)` whenever the set of ready replicas of a revision changes."""
+        ...
+
+    async def close(self) -> None: ...  # stops every replica it started
+
+
+# --------------------------------------------------------------------------- router
+
+
+class Router(Protocol):
+    def set_routes(self, app_id: str, routes: Sequence[Route]) -> None:
+        """Replace every route of one app at once; in-flight requests are unaffected."""
+        ...
+
+    def remove_app(self, app_id: str) -> None: ...

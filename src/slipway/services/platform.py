@@ -1,0 +1,42 @@
+"""The handle every use case receives: the ports, the settings, and in-process signals."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from slipway.ports import Builder, Router, Runtime, Source, Store
+from slipway.services.loghub import LogHub
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_domain: str = "localhost"
+    router_port: int = 8080
+    router_scheme: str = "http"
+    allow_local_git: bool = False
+    health_timeout_seconds: float = 60.0
+    drain_seconds: float = 30.0
+
+
+@dataclass
+class Platform:
+    store: Store
+    source: Source
+    builder: Builder
+    runtime: Runtime
+    router: Router
+    settings: Settings = field(default_factory=Settings)
+    logs: LogHub = field(default_factory=LogHub)
+    # Set when a deployment is queued or cancelled, so the worker looks at once instead of
+    # at its next poll. The worker never relies on it: it also polls the store.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def app_url(self, app_name: str, workspace_name: str) -> str:
+        s = self.settings
+        return f"{s.router_scheme}://{app_name}.{workspace_name}.{s.base_domain}:{s.router_port}"
+
+    def tag_url(self, tag: str, app_name: str, workspace_name: str) -> str:
+        s = self.settings
+        host = f"{tag}---{app_name}.{workspace_name}.{s.base_domain}"
+        return f"{s.router_scheme}://{host}:{s.router_port}"
