@@ -11,8 +11,8 @@ runs as an unprivileged user in its own user, PID, IPC and UTS namespaces and di
 parent. It shares the host network so that replicas can listen on loopback for the router
 and builds can reach package registries.
 
-Replicas get `/app` writable too: apps write to their working directory (caches, SQLite
-files) and every replica runs from its own copy, so it cannot change the image.
+Builds get `/app` writable; replicas get it read-only (`app_writable=False`), so no replica can
+change the image that the other replicas and later rollbacks run. Replicas write to `/tmp`.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def sandbox_argv(
     env: Mapping[str, str],
     binds: Mapping[str, str | Path] | None = None,
     workdir: str = "/app",
+    app_writable: bool = True,
 ) -> list[str]:
     """The bwrap argument list that runs `argv` with `app_dir` at `/app`.
 
@@ -96,7 +97,7 @@ def sandbox_argv(
         if Path(f).exists():
             args += ["--ro-bind", f, f]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    args += ["--bind", str(app_dir), "/app"]
+    args += ["--bind" if app_writable else "--ro-bind", str(app_dir), "/app"]
     for inside, host in (binds or {}).items():
         args += ["--bind", str(host), inside]
     args += ["--chdir", workdir, "--clearenv"]
