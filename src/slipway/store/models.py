@@ -1,0 +1,207 @@
+"""The tables, as SQLAlchemy 2 typed declarative models.
+
+Design notes:
+- Every row that belongs to a workspace carries `workspace_id`, and child rows point at their
+  parent through a composite foreign key `(workspace_id, parent_id)`. The database itself
+  therefore refuses a deployment, revision, split or log line whose parent lives in another
+  workspace.
+- `apps.next_revision` is the next revision number to hand out. It only grows, so numbers are
+  never reused even when revision rows go away.
+- `deployments.seq` is an auto-increment surrogate key: it records creation order exactly,
+  which breaks ties between deployments created within the same second.
+- Migrations (`store/migrations/versions`) are hand-written; `tests/integration/store` checks
+  that they produce exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from slipway.store.types import UTCDateTime
+
+ID = String(40)
+NAME = String(100)
+STATUS_CHECK = "status IN ('queued', 'building', 'deploying', 'succeeded', 'failed', 'cancelled')"
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class WorkspaceRow(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(40))
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class AppRow(Base):
+    __tablename__ = "apps"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name"),
+        UniqueConstraint("workspace_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ID, ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(NAME)
+    git_url: Mapped[str] = mapped_column(Text)
+    git_branch: Mapped[str] = mapped_column(String(200))
+    root_directory: Mapped[str | None] = mapped_column(Text)
+    buildpack: Mapped[str] = mapped_column(String(40))
+    start_command: Mapped[str | None] = mapped_column(Text)
+    build_command: Mapped[str | None] = mapped_column(Text)
+    install_command: Mapped[str | None] = mapped_column(Text)
+    release_command: Mapped[str | None] = mapped_column(Text)
+    health_check_path: Mapped[str | None] = mapped_column(Text)
+    env: Mapped[dict[str, Any]]
+    min_replicas: Mapped[int]
+    max_replicas: Mapped[int | None]
+    replicas: Mapped[int]
+    next_revision: Mapped[int] = mapped_column(default=1, server_default="1")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "id"),
+        ForeignKeyConstraint(
+            ["workspace_id", "app_id"],
+            ["apps.workspace_id", "apps.id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint(STATUS_CHECK, name="status"),
+        Index(None, "workspace_id", "app_id", "created_at"),
+        Index(None, "status", "created_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, unique=True)
+    workspace_id: Mapped[str] = mapped_column(ID)
+    app_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16))
+    git_branch: Mapped[str | None] = mapped_column(String(200))
+    git_commit_sha: Mapped[str | None] = mapped_column(String(40))
+    git_commit_message: Mapped[str | None] = mapped_column(Text)
+    buildpack: Mapped[str] = mapped_column(String(40))
+    image_ref: Mapped[str | None] = mapped_column(Text)
+    revision_name: Mapped[str | None] = mapped_column(NAME)
+    rolled_back_from: Mapped[str | None] = mapped_column(ID)
+    error: Mapped[str | None] = mapped_column(Text)
+    no_traffic: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class RevisionRow(Base):
+    __tablename__ = "revisions"
+    __table_args__ = (
+        UniqueConstraint("app_id", "name"),
+        ForeignKeyConstraint(
+            ["workspace_id", "app_id"],
+            ["apps.workspace_id", "apps.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "deployment_id"],
+            ["deployments.workspace_id", "deployments.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    app_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    workspace_id: Mapped[str] = mapped_column(ID)
+    name: Mapped[str] = mapped_column(NAME)
+    deployment_id: Mapped[str] = mapped_column(ID, index=True)
+    image_ref: Mapped[str] = mapped_column(Text)
+    image_digest: Mapped[str] = mapped_column(String(80))
+    start_command: Mapped[str] = mapped_column(Text)
+    env: Mapped[dict[str, Any]]
+    health_check_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class TrafficRow(Base):
+    __tablename__ = "traffic_splits"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "app_id"],
+            ["apps.workspace_id", "apps.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["app_id", "revision_name"],
+            ["revisions.app_id", "revisions.name"],
+        ),
+    )
+
+    app_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    workspace_id: Mapped[str] = mapped_column(ID)
+    revision_name: Mapped[str] = mapped_column(NAME)
+    percent: Mapped[int]
+    tag: Mapped[str | None] = mapped_column(NAME)
+
+
+class LogLineRow(Base):
+    __tablename__ = "log_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "deployment_id"],
+            ["deployments.workspace_id", "deployments.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    deployment_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    idx: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    workspace_id: Mapped[str] = mapped_column(ID)
+    line: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,182 @@
+"""Repositories for workspaces, API keys and apps.
+
+Every scoped repository holds one `workspace_id` and adds `workspace_id = :ws` to each of its
+queries, so an id from another workspace behaves exactly like an unknown one. Each method is
+one transaction. Objects passed in for another workspace are a programming error
+(`ValueError`), never a silent write elsewhere.
+
+Unique constraints decide name conflicts (no check-then-insert race): an `IntegrityError` is
+then explained by looking the name up, and becomes `Conflict` with a readable message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn, cast
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.exc import IntegrityError
+
+from slipway.domain.errors import Conflict, NotFound
+from slipway.domain.models import ApiKey, App, Workspace
+from slipway.store import mapping
+from slipway.store.engine import Database
+from slipway.store.models import (
+    ApiKeyRow,
+    AppRow,
+    DeploymentRow,
+    LogLineRow,
+    RevisionRow,
+    TrafficRow,
+    WorkspaceRow,
+)
+
+_APP_FIXED = frozenset({"id", "workspace_id", "created_at"})
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+class ScopedRepo:
+    """Base of the repositories bound to one workspace."""
+
+    def __init__(self, db: Database, workspace_id: str) -> None:
+        self._db = db
+        self._ws = workspace_id
+
+    def _check(self, workspace_id: str, what: str) -> None:
+        if workspace_id != self._ws:
+            raise ValueError(
+                f"{what} belongs to workspace {workspace_id!r}, "
+                f"but this store is scoped to {self._ws!r}"
+            )
+
+
+class SqlWorkspaceRepo:
+    """Workspaces are the scopes themselves, so this one repository is not scoped."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, ws: Workspace) -> None:
+        try:
+            async with self._db.write() as session:
+                session.add(WorkspaceRow(**mapping.values(ws)))
+        except IntegrityError as exc:
+            if await self.get_by_name(ws.name) is not None:
+                raise Conflict(f"a workspace named {ws.name!r} already exists") from exc
+            raise
+
+    async def get(self, workspace_id: str) -> Workspace | None:
+        async with self._db.read() as session:
+            row = await session.get(WorkspaceRow, workspace_id)
+            return mapping.workspace(row) if row else None
+
+    async def get_by_name(self, name: str) -> Workspace | None:
+        async with self._db.read() as session:
+            row = await session.scalar(select(WorkspaceRow).where(WorkspaceRow.name == name))
+            return mapping.workspace(row) if row else None
+
+
+class SqlApiKeyRepo(ScopedRepo):
+    async def create(self, key: ApiKey) -> None:
+        self._check(key.workspace_id, "api key")
+        try:
+            async with self._db.write() as session:
+                session.add(ApiKeyRow(**mapping.values(key)))
+        except IntegrityError as exc:
+            raise Conflict("an api key with that id or hash already exists") from exc
+
+    async def list(self) -> list[ApiKey]:
+        query = (
+            select(ApiKeyRow)
+            .where(ApiKeyRow.workspace_id == self._ws)
+            .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+        )
+        async with self._db.read() as session:
+            return [mapping.api_key(row) for row in await session.scalars(query)]
+
+    async def delete(self, key_id: str) -> bool:
+        stmt = delete(ApiKeyRow).where(ApiKeyRow.workspace_id == self._ws, ApiKeyRow.id == key_id)
+        async with self._db.write() as session:
+            return rowcount(await session.execute(stmt)) > 0
+
+
+class SqlAppRepo(ScopedRepo):
+    async def create(self, app: App) -> None:
+        self._check(app.workspace_id, "app")
+        try:
+            async with self._db.write() as session:
+                session.add(AppRow(**mapping.values(app), next_revision=1))
+        except IntegrityError as exc:
+            await self._explain(exc, app)
+
+    async def get(self, app_id: str) -> App | None:
+        async with self._db.read() as session:
+            row = await session.scalar(
+                select(AppRow).where(AppRow.workspace_id == self._ws, AppRow.id == app_id)
+            )
+            return mapping.app(row) if row else None
+
+    async def get_by_name(self, name: str) -> App | None:
+        async with self._db.read() as session:
+            row = await session.scalar(
+                select(AppRow).where(AppRow.workspace_id == self._ws, AppRow.name == name)
+            )
+            return mapping.app(row) if row else None
+
+    async def list(self, *, offset: int, limit: int) -> tuple[list[App], int]:
+        mine = AppRow.workspace_id == self._ws
+        query = select(AppRow).where(mine).order_by(AppRow.name, AppRow.id)
+        count = select(func.count()).select_from(AppRow).where(mine)
+        async with self._db.read() as session:
+            rows = await session.scalars(query.offset(offset).limit(limit))
+            return [mapping.app(row) for row in rows], int(await session.scalar(count) or 0)
+
+    async def update(self, app: App) -> None:
+        """Write every setting of `app` (not its id, workspace or creation time)."""
+        self._check(app.workspace_id, "app")
+        stmt = (
+            update(AppRow)
+            .where(AppRow.workspace_id == self._ws, AppRow.id == app.id)
+            .values(**mapping.values(app, skip=_APP_FIXED))
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            async with self._db.write() as session:
+                found = rowcount(await session.execute(stmt)) > 0
+        except IntegrityError as exc:
+            await self._explain(exc, app)
+        if not found:
+            raise NotFound(f"app {app.id!r} not found")
+
+    async def delete(self, app_id: str) -> bool:
+        """Delete the app with its deployments, revisions, traffic splits and log lines."""
+        ws = self._ws
+        deployments = select(DeploymentRow.id).where(
+            DeploymentRow.workspace_id == ws, DeploymentRow.app_id == app_id
+        )
+        children = (
+            delete(LogLineRow).where(
+                LogLineRow.workspace_id == ws, LogLineRow.deployment_id.in_(deployments)
+            ),
+            delete(TrafficRow).where(TrafficRow.workspace_id == ws, TrafficRow.app_id == app_id),
+            delete(RevisionRow).where(RevisionRow.workspace_id == ws, RevisionRow.app_id == app_id),
+            delete(DeploymentRow).where(
+                DeploymentRow.workspace_id == ws, DeploymentRow.app_id == app_id
+            ),
+        )
+        async with self._db.write() as session:
+            for stmt in children:
+                await session.execute(stmt)
+            app = delete(AppRow).where(AppRow.workspace_id == ws, AppRow.id == app_id)
+            return rowcount(await session.execute(app)) > 0
+
+    async def _explain(self, exc: IntegrityError, app: App) -> NoReturn:
+        """Turn a failed insert or update into the domain error it means, or re-raise."""
+        other = await self.get_by_name(app.name)
+        if other is not None and other.id != app.id:
+            raise Conflict(f"an app named {app.name!r} already exists in this workspace") from exc
+        raise exc

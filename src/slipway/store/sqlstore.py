@@ -1,0 +1,139 @@
+"""`SqlStore`: the `slipway.ports.Store` over SQLAlchemy's async engine.
+
+`SqlStore.scoped(ws)` hands out repositories bound to one workspace; the few questions that
+must cross workspaces (authentication, the deployment worker, the reconciler) are methods of
+the store itself, each with one purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import aliased
+
+from slipway.domain.models import ApiKey, App, Deployment, Workspace, utcnow
+from slipway.domain.states import DeploymentStatus
+from slipway.ports import (
+    ApiKeyRepo,
+    AppRepo,
+    DeploymentRepo,
+    LogRepo,
+    RevisionRepo,
+    ScopedStore,
+    Store,
+    TrafficRepo,
+    WorkspaceRepo,
+)
+from slipway.store import mapping
+from slipway.store.deployments import (
+    SqlDeploymentRepo,
+    SqlLogRepo,
+    SqlRevisionRepo,
+    SqlTrafficRepo,
+)
+from slipway.store.engine import Database
+from slipway.store.migrate import upgrade
+from slipway.store.models import ApiKeyRow, AppRow, DeploymentRow, TrafficRow, WorkspaceRow
+from slipway.store.repositories import SqlApiKeyRepo, SqlAppRepo, SqlWorkspaceRepo
+
+_ACTIVE = (DeploymentStatus.BUILDING.value, DeploymentStatus.DEPLOYING.value)
+
+
+class ScopedSqlStore:
+    """The repositories of one workspace (`slipway.ports.ScopedStore`)."""
+
+    def __init__(self, db: Database, workspace_id: str) -> None:
+        self.workspace_id = workspace_id
+        self.api_keys: ApiKeyRepo = SqlApiKeyRepo(db, workspace_id)
+        self.apps: AppRepo = SqlAppRepo(db, workspace_id)
+        self.deployments: DeploymentRepo = SqlDeploymentRepo(db, workspace_id)
+        self.revisions: RevisionRepo = SqlRevisionRepo(db, workspace_id)
+        self.traffic: TrafficRepo = SqlTrafficRepo(db, workspace_id)
+        self.logs: LogRepo = SqlLogRepo(db, workspace_id)
+
+
+class SqlStore:
+    """A `Store` on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`).
+
+    `connect_args` go to the driver unchanged (e.g. asyncpg's `server_settings`).
+    """
+
+    def __init__(self, url: str, *, connect_args: Mapping[str, Any] | None = None) -> None:
+        self._db = Database(url, connect_args=connect_args)
+        self.workspaces: WorkspaceRepo = SqlWorkspaceRepo(self._db)
+
+    def scoped(self, workspace_id: str) -> ScopedSqlStore:
+        return ScopedSqlStore(self._db, workspace_id)
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration (`alembic upgrade head`); idempotent."""
+        async with self._db.write_connection() as conn:
+            await conn.run_sync(upgrade)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        query = select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)
+        async with self._db.read() as session:
+            row = await session.scalar(query)
+            return mapping.api_key(row) if row else None
+
+    async def touch_api_key(self, key_id: str) -> None:
+        stmt = (
+            update(ApiKeyRow)
+            .where(ApiKeyRow.id == key_id)
+            .values(last_used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        async with self._db.write() as session:
+            await session.execute(stmt)
+
+    async def next_runnable_deployment(self) -> Deployment | None:
+        """The oldest `queued` deployment whose app has no `building`/`deploying` one."""
+        busy = aliased(DeploymentRow)
+        app_is_busy = exists().where(busy.app_id == DeploymentRow.app_id, busy.status.in_(_ACTIVE))
+        query = (
+            select(DeploymentRow)
+            .where(DeploymentRow.status == DeploymentStatus.QUEUED.value, ~app_is_busy)
+            .order_by(DeploymentRow.created_at, DeploymentRow.seq)
+            .limit(1)
+        )
+        async with self._db.read() as session:
+            row = await session.scalar(query)
+            return mapping.deployment(row) if row else None
+
+    async def active_deployments(self) -> list[Deployment]:
+        query = (
+            select(DeploymentRow)
+            .where(DeploymentRow.status.in_(_ACTIVE))
+            .order_by(DeploymentRow.created_at, DeploymentRow.seq)
+        )
+        async with self._db.read() as session:
+            return [mapping.deployment(row) for row in await session.scalars(query)]
+
+    async def serving_apps(self) -> list[tuple[Workspace, App]]:
+        """Every app with at least one traffic split, with its workspace."""
+        has_traffic = exists().where(
+            TrafficRow.workspace_id == AppRow.workspace_id, TrafficRow.app_id == AppRow.id
+        )
+        query = (
+            select(WorkspaceRow, AppRow)
+            .join(AppRow, AppRow.workspace_id == WorkspaceRow.id)
+            .where(has_traffic)
+            .order_by(WorkspaceRow.name, AppRow.name)
+        )
+        async with self._db.read() as session:
+            result = await session.execute(query)
+            return [(mapping.workspace(ws), mapping.app(app)) for ws, app in result.tuples()]
+
+
+if TYPE_CHECKING:  # mypy proves the classes satisfy the ports' Protocols
+
+    def _is_a_store(store: SqlStore) -> Store:
+        return store
+
+    def _is_a_scoped_store(scoped: ScopedSqlStore) -> ScopedStore:
+        return scoped
