@@ -1,0 +1,221 @@
+"""The local builder: checkout, plan, install and build in the sandbox, package as OCI.
+
+One build works in `data_dir/builds/<random>/app`, which the sandbox shows as `/app` (so
+absolute paths the build writes, like a venv's, stay valid where the runtime binds the
+image's app tree at `/app`). Each install and build command is the user's own string, run as
+`sh -c <cmd>` inside the sandbox only; the host never runs a shell. Output is forwarded line
+by line as it is written, up to `log_limit` lines.
+
+The whole build runs under one time limit. Cancelling the calling task or running out of time
+kills the command's whole process group (see `proc`). The build directory is removed on
+every exit path. Images land in `data_dir/images/<manifest hex>/` (see `oci`); the same
+commit with the same settings reuses its image without building again (`images/keys/`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+from slipway.builder import oci, proc
+from slipway.builder.plan import make_plan, provider_title
+from slipway.builder.source import GitSource
+from slipway.domain.errors import DeployFailed
+from slipway.domain.models import App, Commit, Image, Workspace
+from slipway.ports import LogSink
+from slipway.sandbox import sandbox_argv, toolchain_path
+
+
+class BuildLog:
+    """Forwards lines to the sink; command output stops after `limit` lines."""
+
+    def __init__(self, sink: LogSink, limit: int) -> None:
+        self._sink = sink
+        self._limit = limit
+        self._count = 0
+
+    async def announce(self, line: str) -> None:
+        await self._sink(line)
+
+    async def output(self, line: str) -> None:
+        self._count += 1
+        if self._count <= self._limit:
+            await self._sink(line)
+        elif self._count == self._limit + 1:
+            await self._sink(f"[slipway] Log truncated after {self._limit} lines.")
+
+
+class LocalBuilder:
+    """Implements `slipway.ports.Builder` on this machine."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        source: GitSource,
+        *,
+        registry: str = "local",
+        timeout_seconds: float = 900,
+        log_limit: int = 10000,
+    ) -> None:
+        self.data_dir = data_dir
+        self.source = source
+        self.registry = registry
+        self.timeout_seconds = timeout_seconds
+        self.log_limit = log_limit
+        self.images_dir = data_dir / "images"
+
+    async def find_image(self, digest: str) -> Image | None:
+        hexd = oci.digest_hex(digest)
+        return oci.load(self.images_dir / hexd) if hexd else None
+
+    async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
+        key = build_key(app, commit)
+        reused = await self._reuse(key)
+        if reused is not None:
+            await log(f"[nixpacks] Reusing the image already built for commit {commit.sha[:12]}")
+            await log(f"[registry] Push complete: {reused.digest}")
+            return reused
+        build_dir = self.data_dir / "builds" / secrets.token_hex(8)
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                blog = BuildLog(log, self.log_limit)
+                image = await self._build(build_dir, workspace, app, commit, blog)
+        except TimeoutError:
+            raise DeployFailed(
+                f"the build exceeded its time limit of {self.timeout_seconds:g} seconds."
+            ) from None
+        finally:
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, build_dir, True))
+        self._remember(key, image)
+        return image
+
+    # ------------------------------------------------------------------ steps
+
+    async def _build(
+        self, build_dir: Path, workspace: Workspace, app: App, commit: Commit, log: BuildLog
+    ) -> Image:
+        app_dir = build_dir / "app"
+        await log.announce(f"[git] Checking out {commit.sha[:12]}")
+        await self.source.checkout(app, commit.sha, app_dir)
+        plan = make_plan(
+            app_dir,
+            env=app.env,
+            install_cmd=app.install_command,
+            build_cmd=app.build_command,
+            start_cmd=app.start_command,
+        )
+        title = provider_title(plan)
+        await log.announce(
+            f"[nixpacks] Detected {title} project" if title else "[nixpacks] Using the Procfile"
+        )
+        start = plan["start"]["cmd"]
+        if not start:
+            raise DeployFailed("no start command was found: set one or add a Procfile.")
+        await self._run_phases(app, app_dir, plan, log)
+        await log.announce("[nixpacks] Build succeeded")
+        await log.announce("[registry] Pushing image to registry...")
+        spec = self._spec(workspace, app, commit, plan, start)
+        image = await asyncio.to_thread(oci.package, self.images_dir, app_dir, spec)
+        await log.announce(f"[registry] Push complete: {image.digest}")
+        return image
+
+    async def _run_phases(
+        self, app: App, app_dir: Path, plan: dict[str, Any], log: BuildLog
+    ) -> None:
+        install: list[str] = plan["phases"]["install"]["cmds"]
+        build: list[str] = plan["phases"]["build"]["cmds"]
+        env = self._build_env(app, plan)
+        binds = {"/cache": self._cache_dir(app)}
+        if install:
+            await log.announce("[nixpacks] Installing dependencies...")
+        for cmd in install:
+            await log.announce(f"[nixpacks] Running install command: {cmd}")
+            await self._run(cmd, "install", app_dir, env, binds, log)
+        for cmd in build:
+            await log.announce(f"[nixpacks] Running build command: {cmd}")
+            await self._run(cmd, "build", app_dir, env, binds, log)
+
+    async def _run(
+        self,
+        cmd: str,
+        phase: str,
+        app_dir: Path,
+        env: dict[str, str],
+        binds: dict[str, Path],
+        log: BuildLog,
+    ) -> None:
+        try:
+            argv = sandbox_argv(["sh", "-c", cmd], app_dir=app_dir, env=env, binds=binds)
+        except RuntimeError as exc:  # bubblewrap is missing: never run unsandboxed
+            raise DeployFailed("the build sandbox (bubblewrap) is not available.") from exc
+        status = await proc.stream(argv, on_line=log.output, timeout=None)
+        if status != 0:
+            raise DeployFailed(f"the {phase} command `{cmd}` exited with status {status}.")
+
+    # ------------------------------------------------------------------ settings
+
+    def _build_env(self, app: App, plan: dict[str, Any]) -> dict[str, str]:
+        env = {"npm_config_update_notifier": "false", "npm_config_fund": "false"}
+        env.update(plan["variables"])
+        env.update({k: v for k, v in app.env.items() if k != "PORT"})
+        # HOME is the sandbox's private tmpfs, not the host's /tmp.
+        env.update(npm_config_cache="/cache/npm", PIP_CACHE_DIR="/cache/pip", HOME="/tmp")  # noqa: S108
+        return env
+
+    def _cache_dir(self, app: App) -> Path:
+        cache = self.data_dir / "cache" / self.source.repo_dir(app).stem
+        for sub in ("npm", "pip"):
+            (cache / sub).mkdir(parents=True, exist_ok=True)
+        return cache
+
+    def _spec(
+        self, workspace: Workspace, app: App, commit: Commit, plan: dict[str, Any], start: str
+    ) -> oci.ImageSpec:
+        port = app.env.get("PORT", "")
+        return oci.ImageSpec(
+            ref_prefix=f"{self.registry}/{workspace.name}/{app.name}",
+            start_command=start,
+            env={"PATH": toolchain_path(), **plan["variables"]},
+            port=port if port.isdigit() else "8080",
+            labels={
+                "org.opencontainers.image.revision": commit.sha,
+                "dev.slipway.git.branch": commit.branch or "",
+                "dev.slipway.git.message": commit.message,
+            },
+        )
+
+    # ------------------------------------------------------------------ reuse
+
+    async def _reuse(self, key: str) -> Image | None:
+        try:
+            digest = (self.images_dir / "keys" / key).read_text(encoding="ascii").strip()
+        except OSError:
+            return None
+        return await self.find_image(digest)
+
+    def _remember(self, key: str, image: Image) -> None:
+        keys = self.images_dir / "keys"
+        keys.mkdir(parents=True, exist_ok=True)
+        tmp = keys / f".{key}.{secrets.token_hex(4)}"
+        tmp.write_text(image.digest, encoding="ascii")
+        tmp.replace(keys / key)
+
+
+def build_key(app: App, commit: Commit) -> str:
+    """sha256 over everything that decides what a build produces (env values only hashed)."""
+    settings = {
+        "sha": commit.sha,
+        "root": app.root_directory,
+        "buildpack": app.buildpack,
+        "install": app.install_command,
+        "build": app.build_command,
+        "start": app.start_command,
+        "env": app.env,
+        "name": app.name,
+        "workspace": app.workspace_id,
+    }
+    return hashlib.sha256(oci.canonical(settings)).hexdigest()

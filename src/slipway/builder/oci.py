@@ -1,0 +1,204 @@
+"""Packaging a built `/app` tree as an OCI image layout on disk.
+
+Layout of `images/<manifest hex>/`:
+    oci-layout, index.json, blobs/sha256/<hex>   the OCI image layout (spec v1.0)
+    app/                                         the same files, unpacked (bound at /app)
+    image.json                                   what `find_image` needs to rebuild `Image`
+
+The single layer is an uncompressed tar of `app/...` written deterministically (entries in
+sorted order, mtime 0, uid/gid 0, no user names), and the JSON blobs are canonical (sorted
+keys, no spaces), so the same tree with the same settings always gives the same manifest
+digest. The image is assembled in a temporary directory and renamed into place; when that
+digest is already on disk the new copy is discarded and the existing one reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slipway.domain.models import Image
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+CONFIG = "application/vnd.oci.image.config.v1+json"
+LAYER = "application/vnd.oci.image.layer.v1.tar"
+INDEX = "application/vnd.oci.image.index.v1+json"
+_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What goes into the image besides the files."""
+
+    ref_prefix: str  # "{registry}/{workspace}/{app}"
+    start_command: str
+    env: dict[str, str]
+    port: str
+    labels: dict[str, str]
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def digest_hex(digest: str) -> str | None:
+    m = _DIGEST.match(digest)
+    return m.group(1) if m else None
+
+
+def _walk(root: Path, rel: str = "") -> Iterator[tuple[Path, str]]:
+    """(host path, path relative to root) of every entry below root, depth-first, sorted."""
+    with os.scandir(root / rel if rel else root) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        sub = f"{rel}/{entry.name}" if rel else entry.name
+        yield Path(entry.path), sub
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(root, sub)
+
+
+def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode &= 0o7777 & ~0o7000  # no setuid/setgid/sticky bits
+    return info
+
+
+def write_layer(app_tree: Path, dest: Path) -> tuple[str, int]:
+    """Write the tar of `app_tree` as `app/...` to `dest`; return (sha256 hex, size)."""
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        root = tar.gettarinfo(str(app_tree), arcname="app")
+        tar.addfile(_normalise(root))
+        for path, rel in _walk(app_tree):
+            info = tar.gettarinfo(str(path), arcname=f"app/{rel}")
+            if info is None or not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
+                continue  # sockets, fifos and devices have no place in an image
+            if info.isreg():
+                with path.open("rb") as f:
+                    tar.addfile(_normalise(info), f)
+            else:
+                tar.addfile(_normalise(info))
+    return _hash_file(dest), dest.stat().st_size
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _put_blob(blobs: Path, data: bytes) -> dict[str, Any]:
+    hexd = hashlib.sha256(data).hexdigest()
+    (blobs / hexd).write_bytes(data)
+    return {"digest": f"sha256:{hexd}", "size": len(data)}
+
+
+def _config(spec: ImageSpec, layer_hex: str) -> dict[str, Any]:
+    return {
+        "architecture": "amd64" if os.uname().machine == "x86_64" else os.uname().machine,
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "Env": [f"{k}={v}" for k, v in sorted(spec.env.items())],
+            "Cmd": ["sh", "-c", spec.start_command],
+            "WorkingDir": "/app",
+            "ExposedPorts": {f"{spec.port}/tcp": {}},
+            "Labels": dict(sorted(spec.labels.items())),
+        },
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_hex}"]},
+    }
+
+
+def package(images_dir: Path, app_tree: Path, spec: ImageSpec) -> Image:
+    """Turn `app_tree` into an image under `images_dir` (moving the tree into it)."""
+    tmp = images_dir / f".tmp-{secrets.token_hex(8)}"
+    blobs = tmp / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    try:
+        layer_hex, layer_size = write_layer(app_tree, tmp / "layer.tar")
+        (tmp / "layer.tar").rename(blobs / layer_hex)
+        config = _put_blob(blobs, canonical(_config(spec, layer_hex)))
+        layer = {"mediaType": LAYER, "digest": f"sha256:{layer_hex}", "size": layer_size}
+        manifest_doc = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": CONFIG, **config},
+            "layers": [layer],
+        }
+        manifest = _put_blob(blobs, canonical(manifest_doc))
+        hexd = manifest["digest"].removeprefix("sha256:")
+        image = _describe(images_dir / hexd, f"{spec.ref_prefix}:sha256-{hexd[:12]}", spec)
+        _write_index(tmp, manifest, image.ref)
+        shutil.move(str(app_tree), str(tmp / "app"))
+        (tmp / "image.json").write_bytes(canonical(_image_json(image)))
+        return _install(tmp, images_dir / hexd, image)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _describe(path: Path, ref: str, spec: ImageSpec) -> Image:
+    return Image(
+        ref=ref,
+        digest=f"sha256:{path.name}",
+        start_command=spec.start_command,
+        path=str(path),
+        app_dir=str(path / "app"),
+    )
+
+
+def _write_index(layout: Path, manifest: dict[str, Any], ref: str) -> None:
+    (layout / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
+    entry = {
+        "mediaType": MANIFEST,
+        **manifest,
+        "annotations": {"org.opencontainers.image.ref.name": ref},
+    }
+    index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": [entry]}
+    (layout / "index.json").write_bytes(canonical(index))
+
+
+def _image_json(image: Image) -> dict[str, str]:
+    return {"ref": image.ref, "digest": image.digest, "startCommand": image.start_command}
+
+
+def _install(tmp: Path, final: Path, image: Image) -> Image:
+    """Rename the assembled layout into place, or keep the copy already there."""
+    if (final / "image.json").is_file():
+        return load(final) or image
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(final)  # a half-written leftover without image.json
+    try:
+        tmp.rename(final)
+    except OSError:  # another build of the same digest won the race
+        return load(final) or image
+    return image
+
+
+def load(path: Path) -> Image | None:
+    """The Image stored at `path` (an `images/<hex>` directory), None if incomplete."""
+    try:
+        data = json.loads((path / "image.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (path / "app").is_dir() or data.get("digest") != f"sha256:{path.name}":
+        return None
+    return Image(
+        ref=str(data["ref"]),
+        digest=str(data["digest"]),
+        start_command=str(data["startCommand"]),
+        path=str(path),
+        app_dir=str(path / "app"),
+    )

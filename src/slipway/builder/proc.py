@@ -1,0 +1,128 @@
+"""Child processes of the builder: started without a shell, killed as a whole group.
+
+Every process starts in its own session (`start_new_session=True`), so its process id is also
+its process-group id and `os.killpg` reaches everything it forked that stayed in the group.
+Sandboxed commands run under bubblewrap with `--die-with-parent` and their own PID namespace:
+killing bwrap takes the namespace's init down, and the kernel then kills every process in it.
+
+`stream` forwards output line by line as it is written: stdout and stderr share one pipe (so
+their order is kept), a line longer than `MAX_LINE` bytes is cut, and after the sink's line
+limit the pipe is still drained so the child never blocks on a full pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+MAX_LINE = 4096
+_CHUNK = 65536
+
+
+async def kill_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the process group `proc` leads and reap `proc`. Safe to call twice.
+
+    Only while `proc` is not reaped: after that its id may belong to a stranger's group.
+    """
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        await asyncio.shield(proc.wait())
+
+
+async def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    stdout: int | None = asyncio.subprocess.PIPE,
+    stderr: int | None = asyncio.subprocess.PIPE,
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+async def run(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None
+) -> tuple[int, bytes, bytes]:
+    """Run to completion and return (exit status, stdout, stderr).
+
+    On cancellation or timeout the whole group is killed before the error propagates.
+    """
+    proc = await spawn(argv, env=env)
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
+    finally:
+        await kill_group(proc)
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
+class LineSplitter:
+    """Turns a byte stream into text lines of at most `MAX_LINE` bytes each."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._skipping = False  # inside the unlogged tail of an over-long line
+
+    def feed(self, data: bytes) -> list[str]:
+        lines: list[str] = []
+        self._buf += data
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl < 0:
+                break
+            piece = bytes(self._buf[:nl])
+            del self._buf[: nl + 1]
+            if not self._skipping:
+                lines.append(_decode(piece))
+            self._skipping = False
+        if len(self._buf) > MAX_LINE:
+            if not self._skipping:
+                lines.append(_decode(bytes(self._buf[:MAX_LINE])))
+            self._skipping = True
+            self._buf.clear()
+        return lines
+
+    def flush(self) -> list[str]:
+        rest = b"" if self._skipping else bytes(self._buf)
+        self._buf.clear()
+        return [_decode(rest)] if rest else []
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").rstrip("\r")
+
+
+async def stream(
+    argv: Sequence[str], *, on_line: Callable[[str], Awaitable[None]], timeout: float | None
+) -> int:
+    """Run `argv`, handing each output line to `on_line` as it appears; return the status.
+
+    Raises TimeoutError after `timeout` seconds; the group is killed on every exit path.
+    """
+    proc = await spawn(argv, env={}, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    splitter = LineSplitter()
+    try:
+        async with asyncio.timeout(timeout):
+            while chunk := await proc.stdout.read(_CHUNK):
+                for line in splitter.feed(chunk):
+                    await on_line(line)
+            for line in splitter.flush():
+                await on_line(line)
+            return await proc.wait()
+    finally:
+        await kill_group(proc)

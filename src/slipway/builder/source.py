@@ -1,0 +1,193 @@
+"""Git repositories: fetch into a per-app bare cache, resolve commits, export trees.
+
+Each app has one bare repository, `cache_dir/<app id>.git`, that mirrors the remote's branches
+(`+refs/heads/*:refs/heads/*`, pruned, no tags). Every resolve fetches first, so a branch
+always resolves to the remote's current tip; fetches of one app are serialised by a lock.
+
+Nothing a user typed reaches git unchecked: the URL passes `check_git_url`, branches and SHAs
+pass `check_branch`/`check_sha`, and all of them are passed after `--` or `--end-of-options`
+so none can be read as an option. Git runs as an argument list (never through a shell), with
+only the http(s)/ssh transports enabled (plus `file` when local repositories are allowed), no
+terminal prompts, no system config and no hooks. Git's own error text is never shown: it may
+echo credentials embedded in the URL.
+
+`checkout` streams `git archive` of exactly one commit (optionally of one sub-folder) into a
+file and unpacks it with tarfile's `data` filter, which refuses absolute paths, `..` and
+links that leave the destination; such members are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from slipway.builder import proc
+from slipway.domain.errors import DeployFailed, Invalid
+from slipway.domain.giturls import check_git_url
+from slipway.domain.models import App, Commit
+from slipway.domain.names import check_branch, check_sha
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_ROOT_PART = re.compile(r"^[A-Za-z0-9._@+ -]{1,255}$")
+_CHUNK = 65536
+_REFSPEC = "+refs/heads/*:refs/heads/*"
+
+
+def git_env() -> dict[str, str]:
+    """The environment git runs with: no prompts, no askpass, no system config."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("PATH", "HOME", "SSH_AUTH_SOCK", "TMPDIR") or k.startswith("LC_")
+    }
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", LANG="C")
+    return env
+
+
+def root_subpath(root_directory: str | None) -> str | None:
+    """`app.root_directory` as a clean relative POSIX path, None for the repository root."""
+    if root_directory is None or root_directory.strip("/") in ("", "."):
+        return None
+    if root_directory.startswith("/"):
+        raise DeployFailed("the root directory must be a path relative to the repository.")
+    parts = [p for p in PurePosixPath(root_directory).parts if p != "."]
+    if any(p == ".." or not _ROOT_PART.match(p) for p in parts):
+        raise DeployFailed("the root directory must not contain '..' or unusual characters.")
+    return "/".join(parts)
+
+
+def _skip_unsafe(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
+
+
+class GitSource:
+    """Implements `slipway.ports.Source`, plus `checkout` for the builder."""
+
+    def __init__(self, cache_dir: Path, *, allow_local: bool, fetch_timeout: float = 300.0) -> None:
+        self.cache_dir = cache_dir
+        self.allow_local = allow_local
+        self.fetch_timeout = fetch_timeout
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------ public
+
+    async def resolve(self, app: App, *, branch: str | None, sha: str | None) -> Commit:
+        if sha:
+            check_sha("gitCommitSha", sha)
+        wanted = branch or app.git_branch
+        check_branch("gitBranch", wanted)
+        await self.fetch(app)
+        if sha:
+            full = await self._rev_parse(app, f"{sha}^{{commit}}")
+            if full is None:
+                raise Invalid.field("gitCommitSha", "no such commit (or it is ambiguous)")
+            return Commit(branch=branch, sha=full, message=await self._subject(app, full))
+        full = await self._rev_parse(app, f"refs/heads/{wanted}^{{commit}}")
+        if full is None:
+            raise Invalid.field("gitBranch", f"no branch named '{wanted}' in the repository")
+        return Commit(branch=wanted, sha=full, message=await self._subject(app, full))
+
+    async def fetch(self, app: App) -> None:
+        """Bring the app's bare cache up to date with the remote's branches."""
+        url = check_git_url("gitUrl", app.git_url, allow_local=self.allow_local)
+        async with self._lock(app.id):
+            repo = self.repo_dir(app)
+            if not (repo / "HEAD").exists():
+                repo.parent.mkdir(parents=True, exist_ok=True)
+                await self._git_ok(["init", "--quiet", "--bare", str(repo)], "could not initialise")
+            args = ["fetch", "--prune", "--no-tags", "--quiet", "--", url, _REFSPEC]
+            try:
+                rc, _, _ = await proc.run(
+                    self._git(repo, args), env=git_env(), timeout=self.fetch_timeout
+                )
+            except TimeoutError:
+                rc = -1
+            if rc != 0:
+                raise Invalid.field("gitUrl", "could not fetch the repository")
+
+    async def checkout(self, app: App, sha: str, dest: Path) -> None:
+        """Export the tree of commit `sha` (its `root_directory` only) into `dest`."""
+        if not _FULL_SHA.match(sha):
+            raise DeployFailed("the commit to build must be a full 40-character SHA.")
+        sub = root_subpath(app.root_directory)
+        treeish = f"{sha}:{sub}" if sub else sha
+        await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        archive = dest.parent / f".{dest.name}.tar"
+        try:
+            await self._archive(app, treeish, archive, sub)
+            await asyncio.to_thread(self._extract, archive, dest)
+        finally:
+            archive.unlink(missing_ok=True)
+
+    def repo_dir(self, app: App) -> Path:
+        if not _SAFE_ID.match(app.id):
+            raise ValueError("unexpected characters in an app id")
+        return self.cache_dir / f"{app.id}.git"
+
+    # ------------------------------------------------------------------ helpers
+
+    def _lock(self, app_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(app_id, asyncio.Lock())
+
+    def _git(self, repo: Path, args: list[str]) -> list[str]:
+        protocols = ["-c", "protocol.allow=never"]
+        allowed = ["https", "http", "ssh"] + (["file"] if self.allow_local else [])
+        for name in allowed:
+            protocols += ["-c", f"protocol.{name}.allow=always"]
+        return [
+            "git",
+            *protocols,
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "credential.helper=",
+            f"--git-dir={repo}",
+            *args,
+        ]
+
+    async def _git_ok(self, args: list[str], what: str) -> bytes:
+        rc, out, _ = await proc.run(["git", *args], env=git_env(), timeout=60)
+        if rc != 0:
+            raise DeployFailed(f"{what} the git cache.")
+        return out
+
+    async def _rev_parse(self, app: App, spec: str) -> str | None:
+        argv = self._git(
+            self.repo_dir(app), ["rev-parse", "--verify", "--quiet", "--end-of-options", spec]
+        )
+        rc, out, _ = await proc.run(argv, env=git_env(), timeout=60)
+        full = out.decode().strip()
+        return full if rc == 0 and _FULL_SHA.match(full) else None
+
+    async def _subject(self, app: App, sha: str) -> str:
+        argv = self._git(self.repo_dir(app), ["log", "-1", "--format=%s", sha, "--"])
+        rc, out, _ = await proc.run(argv, env=git_env(), timeout=60)
+        return out.decode("utf-8", errors="replace").strip() if rc == 0 else ""
+
+    async def _archive(self, app: App, treeish: str, archive: Path, sub: str | None) -> None:
+        argv = self._git(self.repo_dir(app), ["archive", "--format=tar", treeish])
+        child = await proc.spawn(argv, env=git_env(), stderr=asyncio.subprocess.DEVNULL)
+        assert child.stdout is not None
+        try:
+            with archive.open("wb") as out:
+                while chunk := await child.stdout.read(_CHUNK):
+                    out.write(chunk)
+            rc = await child.wait()
+        finally:
+            await proc.kill_group(child)
+        if rc != 0:
+            if sub:
+                raise DeployFailed(f"the root directory '{sub}' does not exist in this commit.")
+            raise DeployFailed("the commit could not be checked out.")
+
+    @staticmethod
+    def _extract(archive: Path, dest: Path) -> None:
+        with tarfile.open(archive, "r:") as tar:
+            tar.extractall(dest, filter=_skip_unsafe)  # noqa: S202 - the data filter guards it

@@ -1,0 +1,186 @@
+"""Provider detection and plan snapshots for the sample apps under tests/fixtures/apps."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from slipway.builder.plan import BUILD_IMAGE, make_plan, provider_title
+from slipway.builder.providers import PROVIDERS, detect, procfile_start
+from slipway.domain.errors import DeployFailed
+
+APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
+
+PY_VARS = {
+    "NIXPACKS_METADATA": "python",
+    "PIP_DEFAULT_TIMEOUT": "100",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+NODE_VARS = {
+    "CI": "true",
+    "NIXPACKS_METADATA": "node",
+    "NODE_ENV": "production",
+    "NPM_CONFIG_PRODUCTION": "false",
+}
+
+
+def _plan(providers: list[str], vars_: dict[str, str], pkgs: list[str], install: list[str],
+          build: list[str], start: str | None) -> dict[str, object]:  # fmt: skip
+    return {
+        "providers": providers,
+        "buildImage": BUILD_IMAGE,
+        "variables": vars_,
+        "phases": {
+            "setup": {"name": "setup", "nixPkgs": pkgs},
+            "install": {"name": "install", "dependsOn": ["setup"], "cmds": install},
+            "build": {"name": "build", "dependsOn": ["install"], "cmds": build},
+        },
+        "start": {"cmd": start},
+    }
+
+
+SNAPSHOTS = {
+    "python-plain": _plan(["python"], PY_VARS, ["python3", "gcc"], [], [], "python main.py"),
+    "python-reqs": _plan(
+        ["python"],
+        PY_VARS,
+        ["python3", "gcc"],
+        ["python -m venv /app/.venv", "/app/.venv/bin/pip install -r requirements.txt"],
+        [],
+        "python app.py",
+    ),
+    "node-plain": _plan(
+        ["node"],
+        NODE_VARS,
+        ["nodejs_20", "npm-10_x"],
+        ["npm install"],
+        ["npm run build"],
+        "npm start",
+    ),
+    "node-build": _plan(
+        ["node"],
+        NODE_VARS,
+        ["nodejs_20", "npm-10_x"],
+        ["npm ci"],
+        ["npm run build"],
+        "node 'src/index.js'",
+    ),
+    "procfile": _plan([], {}, [], [], [], "sh serve.sh"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNAPSHOTS))
+def test_plan_snapshot(name: str) -> None:
+    assert make_plan(APPS / name, env={}) == SNAPSHOTS[name]
+
+
+def test_registry_follows_nixpacks_order() -> None:
+    assert [p.name for p in PROVIDERS] == ["node", "python"]
+
+
+def test_first_match_wins(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / "main.py").write_text("")
+    found = detect(tmp_path, {})
+    assert found is not None and found.name == "node"
+
+
+def test_nothing_detected(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("hi")
+    assert detect(tmp_path, {}) is None
+    with pytest.raises(DeployFailed, match="no provider detected"):
+        make_plan(tmp_path, env={})
+
+
+def test_start_override_alone_is_enough(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, env={}, start_cmd="./run")
+    assert plan["providers"] == [] and plan["start"] == {"cmd": "./run"}
+
+
+def test_arguments_override_everything(tmp_path: Path) -> None:
+    shutil.copytree(APPS / "node-plain", tmp_path / "a")
+    plan = make_plan(
+        tmp_path / "a",
+        env={"NIXPACKS_BUILD_CMD": "from-env", "NIXPACKS_START_CMD": "env-start"},
+        install_cmd="i",
+        build_cmd="b",
+        start_cmd="s",
+    )
+    assert plan["phases"]["install"]["cmds"] == ["i"]
+    assert plan["phases"]["build"]["cmds"] == ["b"]
+    assert plan["start"]["cmd"] == "s"
+
+
+def test_nixpacks_env_overrides(tmp_path: Path) -> None:
+    shutil.copytree(APPS / "python-plain", tmp_path / "a")
+    env = {"NIXPACKS_BUILD_CMD": "make", "NIXPACKS_START_CMD": "./go", "NIXPACKS_PKGS": "ffmpeg"}
+    plan = make_plan(tmp_path / "a", env=env)
+    assert plan["phases"]["build"]["cmds"] == ["make"]
+    assert plan["phases"]["setup"]["nixPkgs"] == ["python3", "gcc", "ffmpeg"]
+    assert plan["start"]["cmd"] == "./go"
+    assert "NIXPACKS_START_CMD" not in plan["variables"]  # app env never lands in the plan
+
+
+def test_nixpacks_toml(tmp_path: Path) -> None:
+    shutil.copytree(APPS / "node-plain", tmp_path / "a")
+    (tmp_path / "a" / "nixpacks.toml").write_text(
+        'providers = ["python"]\n'
+        "[variables]\nFOO = 'bar'\n"
+        "[phases.build]\ncmds = ['echo before', '...', 'echo after']\n"
+        "[start]\ncmd = 'python -m http.server'\n"
+    )
+    (tmp_path / "a" / "main.py").write_text("")
+    plan = make_plan(tmp_path / "a", env={})
+    assert plan["providers"] == ["python"]
+    assert plan["variables"]["FOO"] == "bar"
+    assert plan["phases"]["build"]["cmds"] == ["echo before", "echo after"]
+    assert plan["start"]["cmd"] == "python -m http.server"
+
+
+def test_bad_nixpacks_toml(tmp_path: Path) -> None:
+    (tmp_path / "nixpacks.toml").write_text("[[[")
+    with pytest.raises(DeployFailed, match=r"nixpacks\.toml"):
+        make_plan(tmp_path, env={})
+
+
+def test_procfile_overrides_provider_start(tmp_path: Path) -> None:
+    shutil.copytree(APPS / "python-plain", tmp_path / "a")
+    (tmp_path / "a" / "Procfile").write_text("web: gunicorn main:app\n")
+    assert make_plan(tmp_path / "a", env={})["start"]["cmd"] == "gunicorn main:app"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("worker: w\nweb: x\n", "x"),
+        ("release: r\nworker: w\n", "w"),
+        ("# c\nclock: c\nother: o\n", "c"),
+        ("web:x: y\n", "x: y"),
+        ("garbage\n\n", None),
+    ],
+)
+def test_procfile_choice(tmp_path: Path, text: str, expected: str | None) -> None:
+    (tmp_path / "Procfile").write_text(text)
+    assert procfile_start(tmp_path) == expected
+
+
+def test_python_pyproject_and_node_main(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    plan = make_plan(tmp_path, env={}, start_cmd="x")
+    assert plan["phases"]["install"]["cmds"][-1] == "/app/.venv/bin/pip install ."
+    node = tmp_path / "n"
+    node.mkdir()
+    (node / "package.json").write_text('{"main": "it\'s.js"}')
+    assert make_plan(node, env={})["start"]["cmd"] == "node 'it'\\''s.js'"
+    (node / "package.json").write_text("[not an object]")
+    assert make_plan(node, env={})["start"]["cmd"] == "node index.js"
+
+
+def test_provider_title() -> None:
+    assert provider_title(SNAPSHOTS["python-plain"]) == "Python"
+    assert provider_title(SNAPSHOTS["node-plain"]) == "Node.js"
+    assert provider_title(SNAPSHOTS["procfile"]) is None

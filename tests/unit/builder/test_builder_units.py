@@ -1,0 +1,86 @@
+"""Line splitting, root-directory checks, OCI determinism and the build key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from slipway.builder import oci
+from slipway.builder.local import build_key
+from slipway.builder.proc import MAX_LINE, LineSplitter
+from slipway.builder.source import root_subpath
+from slipway.domain.errors import DeployFailed
+from slipway.domain.models import App, Commit
+
+
+def test_line_splitter_keeps_order_and_caps_lines() -> None:
+    s = LineSplitter()
+    assert s.feed(b"a\nb") == ["a"]
+    assert s.feed(b"c\r\n\n") == ["bc", ""]
+    long = b"x" * (MAX_LINE * 3)
+    assert s.feed(long) == ["x" * MAX_LINE]
+    assert s.feed(long + b"\nnext\n") == ["next"]
+    assert s.feed(b"\xff tail") == []
+    assert s.flush() == ["\ufffd tail"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), ("/", None), (".", None), ("web", "web"), ("a/./b/", "a/b")],
+)
+def test_root_subpath(value: str | None, expected: str | None) -> None:
+    assert root_subpath(value) == expected
+
+
+@pytest.mark.parametrize("value", ["../x", "a/../../b", "/etc", "a/$(x)", "a\nb"])
+def test_root_subpath_rejects(value: str) -> None:
+    with pytest.raises(DeployFailed):
+        root_subpath(value)
+
+
+def _tree(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "b.txt").write_text("b")
+    (root / "a.txt").write_text("a")
+    (root / "link").symlink_to("a.txt")
+    return root
+
+
+def _spec() -> oci.ImageSpec:
+    return oci.ImageSpec("local/ws/app", "python main.py", {"PATH": "/bin"}, "8080", {})
+
+
+def test_package_is_deterministic_and_valid(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    first = oci.package(images, _tree(tmp_path / "one"), _spec())
+    (tmp_path / "two").mkdir()
+    second = oci.package(images, _tree(tmp_path / "two" / "app"), _spec())
+    assert first == second
+    hexd = first.digest.removeprefix("sha256:")
+    blob = Path(first.path) / "blobs" / "sha256" / hexd
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == hexd
+    index = json.loads((Path(first.path) / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == first.digest
+    assert first.ref == f"local/ws/app:sha256-{hexd[:12]}"
+    assert (Path(first.app_dir) / "link").is_symlink()
+    assert oci.load(Path(first.path)) == first
+    assert not list(images.glob(".tmp-*"))
+
+
+def test_digest_hex() -> None:
+    assert oci.digest_hex("sha256:" + "a" * 64) == "a" * 64
+    assert oci.digest_hex("sha256:../../etc") is None
+
+
+def test_build_key_changes_with_settings() -> None:
+    now = datetime.now(UTC)
+    app = App("app_1", "ws_1", "web", "https://x/y.git", now, now)
+    commit = Commit("main", "a" * 40, "m")
+    key = build_key(app, commit)
+    app.env = {"A": "1"}
+    assert build_key(app, commit) != key
+    assert len(key) == 64 and int(key, 16) >= 0
