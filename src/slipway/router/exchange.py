@@ -1,0 +1,125 @@
+"""One request/response pair as the proxy sees it, and the bytes it writes itself.
+
+The request head is rebuilt once, from the parsed headers, while parsing: hop-by-hop headers
+are dropped, `Host` is kept, `X-Forwarded-For` is appended to and `X-Forwarded-Proto`/`-Host`
+are set. The body is forwarded as it arrives (re-chunked when the client sent it chunked);
+chunks that arrive before an upstream connection is attached wait in `pending`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slipway.router.table import CompiledTarget
+    from slipway.router.upstream import UpstreamConnection
+
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+    }
+)
+
+
+class Exchange:
+    __slots__ = (
+        "backend_index",
+        "chunked",
+        "complete",
+        "error",
+        "has_body",
+        "head",
+        "is_head",
+        "keep_alive",
+        "pending",
+        "responded",
+        "retried",
+        "target",
+        "upgrade",
+        "upstream",
+    )
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.pending: list[bytes] = []
+        self.complete = False  # the whole request was received
+        self.chunked = False
+        self.has_body = False
+        self.is_head = False
+        self.upgrade = False
+        self.keep_alive = True  # the client's wish
+        self.error: bytes | None = None  # a canned response to give instead of proxying
+        self.target: CompiledTarget | None = None
+        self.backend_index = 0
+        self.retried = False
+        self.responded = False  # response bytes reached the client
+        self.upstream: UpstreamConnection | None = None
+
+
+def build_head(
+    ex: Exchange, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], peer: bytes
+) -> bytes | None:
+    """Set `ex.head` (the upstream request head) and its framing flags; return the client's
+    Host header value (None when absent) for the route lookup."""
+    host: bytes | None = None
+    xff = b""
+    upgrade_value = b""
+    connection = b""
+    parts = [method, b" ", url, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        lname = name.lower()
+        if lname in _HOP_BY_HOP:
+            if lname == b"connection":
+                connection = value.lower()
+            elif lname == b"upgrade":
+                upgrade_value = value
+            continue
+        if lname == b"host":
+            host = value
+        elif lname == b"x-forwarded-for":
+            xff = value + b", "
+            continue
+        elif lname == b"transfer-encoding":
+            ex.chunked = b"chunked" in value.lower()
+            ex.has_body = True
+        elif lname == b"content-length":
+            ex.has_body = value.strip() not in (b"0", b"")
+        parts += (name, b": ", value, b"\r\n")
+    if upgrade_value and b"upgrade" in connection:
+        ex.upgrade = True
+        parts += (b"Connection: Upgrade\r\nUpgrade: ", upgrade_value, b"\r\n")
+    parts += (b"X-Forwarded-For: ", xff, peer, b"\r\nX-Forwarded-Proto: http\r\n")
+    if host is not None:
+        parts += (b"X-Forwarded-Host: ", host, b"\r\n")
+    parts.append(b"\r\n")
+    ex.is_head = method == b"HEAD"
+    ex.head = b"".join(parts)
+    return host
+
+
+def canned(status: str, text: str, *extra: str) -> bytes:
+    body = (text + "\n").encode()
+    lines = [
+        f"HTTP/1.1 {status}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+NOT_FOUND = canned("404 Not Found", "No app is served at this host.")
+UNAVAILABLE = canned(
+    "503 Service Unavailable", "No replica of this app is ready yet.", "Retry-After: 1"
+)
+BAD_GATEWAY = canned("502 Bad Gateway", "The app could not be reached.")
+BAD_REQUEST = canned("400 Bad Request", "Malformed request.", "Connection: close")

@@ -1,0 +1,139 @@
+"""`RouterServer`: the HTTP/1.1 reverse proxy in front of every app's replicas.
+
+The route table is an immutable-by-convention dict host → `CompiledRoute`; `set_routes` and
+`remove_app` build a new dict and assign it, so a request that already picked its target is
+never affected, and lookups need no lock. Connections to backends are pooled per address.
+Run it on uvloop where available (`loop_factory()` gives the right loop); it works on the
+default asyncio loop too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+
+from slipway.domain.routes import Route
+from slipway.router.client import ClientConnection
+from slipway.router.exchange import Exchange
+from slipway.router.table import CompiledRoute, compile_routes
+from slipway.router.upstream import Pool, UpstreamConnection
+
+CONNECT_TIMEOUT = 5.0
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """`uvloop.new_event_loop` when uvloop is installed, else asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+class RouterServer:
+    """Implements `slipway.ports.Router`, and serves the data plane."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, CompiledRoute] = {}
+        self.connections: set[ClientConnection] = set()
+        self.pool = Pool()
+        self._app_hosts: dict[str, frozenset[str]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    # ------------------------------------------------------------------ Router
+
+    def set_routes(self, app_id: str, routes: Sequence[Route]) -> None:
+        compiled = compile_routes(app_id, routes)
+        table = {
+            host: route
+            for host, route in self.table.items()
+            if host not in self._app_hosts.get(app_id, ())
+        }
+        table.update(compiled)
+        self._app_hosts[app_id] = frozenset(compiled)
+        self.table = table
+
+    def remove_app(self, app_id: str) -> None:
+        hosts = self._app_hosts.pop(app_id, frozenset())
+        self.table = {h: r for h, r in self.table.items() if h not in hosts}
+
+    def in_flight(self, revision: str) -> int:
+        """Requests of that revision being proxied right now (for draining)."""
+        return self._in_flight.get(revision, 0)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientConnection(self), host, port, reuse_address=True, backlog=1024
+        )
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the router is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.pool.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            self._server = None
+
+    # ------------------------------------------------------------------ for the protocols
+
+    def track(self, revision: str, delta: int) -> None:
+        self._in_flight[revision] = self._in_flight.get(revision, 0) + delta
+
+    def connect(self, client: ClientConnection, ex: Exchange, index: int, *, fresh: bool) -> None:
+        """Attach an upstream connection to `ex`: a pooled one at once, else a new one."""
+        target = ex.target
+        if target is None:
+            return
+        if not fresh:
+            conn = self.pool.take(target.backends[index])
+            if conn is not None:
+                conn.attach(ex, client)
+                return
+        task = asyncio.get_running_loop().create_task(self._open(client, ex, index))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open(self, client: ClientConnection, ex: Exchange, index: int) -> None:
+        target = ex.target
+        if target is None:
+            return
+        address = target.backends[index]
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: UpstreamConnection(self.pool, address), *address),
+                CONNECT_TIMEOUT,
+            )
+        except (OSError, TimeoutError):
+            if client.closed or not client.is_active(ex):
+                return
+            if not ex.retried and len(target.backends) > 1:
+                ex.retried = True  # refused: once more, on the next backend of the target
+                ex.backend_index = (index + 1) % len(target.backends)
+                self.connect(client, ex, ex.backend_index, fresh=True)
+            else:
+                client.connect_failed(ex)
+            return
+        if client.closed or not client.is_active(ex):
+            conn.close()
+            return
+        conn.attach(ex, client)

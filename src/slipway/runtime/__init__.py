@@ -1,0 +1,1 @@
+"""Runtimes: where revision replicas run. `local` runs them as sandboxed child processes."""

@@ -1,0 +1,208 @@
+"""One supervised replica: a child process, its captured output and its health.
+
+`Replica.start()` launches a supervisor task that loops: allocate a loopback port, spawn the
+start command (sandboxed), probe its health every 150 ms until it passes, then every few
+seconds; when the process exits it is restarted with exponential backoff (1 s doubling to
+30 s, reset once a run became healthy). The supervisor catches everything but cancellation,
+so it never dies from an exception. Readiness changes are reported through `on_ready_change`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable
+
+from slipway.ports import RevisionSpec
+from slipway.runtime.local import health, process
+from slipway.sandbox import sandbox_argv
+
+LOG_LINES = 200
+STARTING_PROBE_INTERVAL = 0.15
+READY_PROBE_INTERVAL = 3.0
+FAILURES_BEFORE_UNREADY = 3
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        return f"the app was killed by signal {-code}"
+    return f"the app exited with status {code}"
+
+
+class Replica:
+    def __init__(
+        self,
+        spec: RevisionSpec,
+        *,
+        host: str,
+        use_sandbox: bool,
+        ports: process.PortAllocator,
+        on_ready_change: Callable[[], None],
+    ) -> None:
+        self.spec = spec
+        self.host = host
+        self.use_sandbox = use_sandbox
+        self.ports = ports
+        self.on_ready_change = on_ready_change
+        self.port = 0
+        self.ready = False
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.start_error: str | None = None  # the latest run exited before becoming healthy
+        self.last_probe: str | None = None  # why the latest probe failed
+        self.logs: deque[str] = deque(maxlen=LOG_LINES)
+        self.proc: asyncio.subprocess.Process | None = None
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=f"replica {self.spec.key}")
+
+    def mark_unready(self) -> None:
+        """Stop taking new requests (the first step of a stop); no restart will follow."""
+        self._stopping = True
+        self._set_ready(False)
+
+    async def stop(self) -> None:
+        """Terminate the process tree (SIGTERM, then SIGKILL) and end the supervisor."""
+        self.mark_unready()
+        proc = self.proc
+        if proc is not None:
+            await process.terminate(proc, sandboxed=self.use_sandbox)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # ------------------------------------------------------------------ supervisor
+
+    async def _supervise(self) -> None:
+        backoff = BACKOFF_START
+        while not self._stopping:
+            try:
+                became_ready = await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the supervisor must survive anything
+                became_ready = False
+                self._record_failure(f"the replica could not be started ({type(exc).__name__})")
+            if self._stopping:
+                return
+            if became_ready:
+                backoff = BACKOFF_START
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+            self.restarts += 1
+
+    def _record_failure(self, message: str) -> None:
+        self.last_error = message
+        self.start_error = message
+        self._set_ready(False)
+
+    async def _run_once(self) -> bool:
+        """Run the process once; returns whether it became healthy before it exited."""
+        self.port = self.ports.allocate()
+        self.start_error = None
+        readers: list[asyncio.Task[None]] = []
+        try:
+            proc = await self._spawn()
+            self.proc = proc
+            readers = [
+                asyncio.create_task(self._read_lines(stream))
+                for stream in (proc.stdout, proc.stderr)
+                if stream is not None
+            ]
+            became_ready = await self._watch(proc)
+            code = await proc.wait()
+            if not self._stopping:
+                message = describe_exit(code)
+                if not became_ready:
+                    message += " before becoming healthy"
+                    self.start_error = message
+                self.last_error = message
+            return became_ready
+        finally:
+            self._set_ready(False)
+            if self.proc is not None and self.proc.returncode is None:
+                process.kill_now(self.proc)
+                with contextlib.suppress(ProcessLookupError):
+                    await self.proc.wait()
+            for reader in readers:
+                reader.cancel()
+            self.ports.release(self.port)
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        spec = self.spec
+        env = {**spec.env, "PORT": str(self.port)}
+        argv = ["sh", "-c", spec.start_command]
+        cwd: str | None = None
+        if self.use_sandbox:
+            argv = sandbox_argv(argv, app_dir=spec.app_dir, env=env, app_writable=False)
+        else:
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": tempfile.gettempdir(),
+                **env,
+            }
+            cwd = spec.app_dir
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            cwd=cwd,
+            env=None if self.use_sandbox else env,
+        )
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> bool:
+        """Probe until the process exits; returns whether it ever passed."""
+        exited = asyncio.ensure_future(proc.wait())
+        passed = False
+        failures = 0
+        try:
+            while True:
+                interval = READY_PROBE_INTERVAL if self.ready else STARTING_PROBE_INTERVAL
+                done, _ = await asyncio.wait({exited}, timeout=interval)
+                if done or self._stopping:
+                    return passed
+                self.last_probe = await health.probe(
+                    self.host, self.port, self.spec.health_check_path
+                )
+                if self.last_probe is None:
+                    passed, failures = True, 0
+                    self._set_ready(True)
+                else:
+                    failures += 1
+                    if failures >= FAILURES_BEFORE_UNREADY:
+                        self._set_ready(False)
+        finally:
+            exited.cancel()
+
+    async def _read_lines(self, stream: asyncio.StreamReader) -> None:
+        carry = b""
+        with contextlib.suppress(Exception):
+            while chunk := await stream.read(65536):
+                *lines, carry = (carry + chunk).split(b"\n")
+                for line in lines:
+                    self.logs.append(line.decode("utf-8", "replace").rstrip("\r"))
+                if len(carry) > 65536:
+                    self.logs.append(carry.decode("utf-8", "replace"))
+                    carry = b""
+            if carry:
+                self.logs.append(carry.decode("utf-8", "replace"))
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready and self._stopping:
+            return
+        if ready != self.ready:
+            self.ready = ready
+            with contextlib.suppress(Exception):
+                self.on_ready_change()

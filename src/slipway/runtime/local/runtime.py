@@ -1,0 +1,168 @@
+"""`LocalRuntime`: revisions run as supervised, sandboxed child processes on this machine.
+
+State is one `_Group` per revision key: the spec and its list of `Replica`s. `scale()` is
+level-triggered: it starts replicas or takes surplus ones out of the group at once (they stop
+taking requests immediately and are drained and terminated in the background, tracked so
+`close()` can wait for them). `wait_ready()` polls the group: it succeeds once enough replicas
+pass their health check, and fails fast when a replica exits before it ever became healthy.
+Every change in a revision's set of ready replicas fires the `on_change` callbacks with its key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from slipway.domain.errors import DeployFailed
+from slipway.domain.routes import Backend
+from slipway.ports import ReplicaStatus, RevisionSpec
+from slipway.runtime.local.process import PortAllocator
+from slipway.runtime.local.replica import Replica
+
+log = logging.getLogger(__name__)
+
+SCALE_DOWN_DRAIN_SECONDS = 1.0
+WAIT_POLL_SECONDS = 0.05
+
+
+@dataclass
+class _Group:
+    spec: RevisionSpec
+    replicas: list[Replica] = field(default_factory=list)
+
+
+class LocalRuntime:
+    """Implements `slipway.ports.Runtime` with local processes."""
+
+    def __init__(self, *, host: str = "127.0.0.1", use_sandbox: bool = True) -> None:
+        self._host = host
+        self._use_sandbox = use_sandbox
+        self._ports = PortAllocator(host)
+        self._groups: dict[str, _Group] = {}
+        self._callbacks: list[Callable[[str], None]] = []
+        self._stopping: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ Runtime
+
+    async def scale(self, spec: RevisionSpec, replicas: int) -> None:
+        group = self._groups.get(spec.key)
+        if group is None:
+            group = self._groups[spec.key] = _Group(spec)
+        while len(group.replicas) < replicas:
+            replica = self._new_replica(spec)
+            group.replicas.append(replica)
+            replica.start()
+        surplus = len(group.replicas) - max(replicas, 0)
+        if surplus > 0:
+            # Take the not-ready ones first: they serve nobody.
+            ordered = sorted(group.replicas, key=lambda r: r.ready)
+            victims = ordered[:surplus]
+            group.replicas = [r for r in group.replicas if r not in victims]
+            self._retire(victims, SCALE_DOWN_DRAIN_SECONDS)
+
+    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            group = self._groups.get(key)
+            if count <= 0:
+                return
+            if group is None:
+                raise DeployFailed("the revision has no replicas to wait for")
+            if sum(r.ready for r in group.replicas) >= count:
+                return
+            for replica in group.replicas:
+                if replica.start_error is not None:
+                    raise DeployFailed(replica.start_error)
+            if loop.time() >= deadline:
+                raise DeployFailed(self._timeout_message(group, timeout))
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+
+    def status(self, key: str) -> ReplicaStatus:
+        group = self._groups.get(key)
+        if group is None:
+            return ReplicaStatus(ready=0, total=0, backends=())
+        ready = [r for r in group.replicas if r.ready]
+        errors = [r.last_error for r in group.replicas if r.last_error]
+        return ReplicaStatus(
+            ready=len(ready),
+            total=len(group.replicas),
+            backends=tuple(Backend(self._host, r.port) for r in ready),
+            restarts=sum(r.restarts for r in group.replicas),
+            last_error=errors[-1] if errors else None,
+        )
+
+    async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
+        group = self._groups.pop(key, None)
+        if group is None:
+            return
+        await self._drain_and_stop(group.replicas, drain_seconds)
+
+    def on_change(self, callback: Callable[[str], None]) -> None:
+        self._callbacks.append(callback)
+
+    async def close(self) -> None:
+        keys = list(self._groups)
+        await asyncio.gather(*(self.stop(k) for k in keys), return_exceptions=True)
+        while self._stopping:
+            await asyncio.gather(*list(self._stopping), return_exceptions=True)
+
+    # ------------------------------------------------------------------ extras
+
+    def logs(self, key: str) -> list[str]:
+        """The latest captured output lines of every replica of a revision."""
+        group = self._groups.get(key)
+        return [line for r in group.replicas for line in r.logs] if group else []
+
+    def pids(self, key: str) -> list[int]:
+        """The root process id of every running replica (diagnostics and tests)."""
+        group = self._groups.get(key)
+        if group is None:
+            return []
+        return [r.proc.pid for r in group.replicas if r.proc and r.proc.returncode is None]
+
+    # ------------------------------------------------------------------ internals
+
+    def _new_replica(self, spec: RevisionSpec) -> Replica:
+        return Replica(
+            spec,
+            host=self._host,
+            use_sandbox=self._use_sandbox,
+            ports=self._ports,
+            on_ready_change=lambda: self._fire(spec.key),
+        )
+
+    def _retire(self, replicas: list[Replica], drain_seconds: float) -> None:
+        task = asyncio.create_task(self._drain_and_stop(replicas, drain_seconds))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _drain_and_stop(self, replicas: list[Replica], drain_seconds: float) -> None:
+        for replica in replicas:
+            replica.mark_unready()
+        if drain_seconds > 0 and replicas:
+            await asyncio.sleep(drain_seconds)
+        results = await asyncio.gather(*(r.stop() for r in replicas), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("stopping a replica failed", exc_info=result)
+
+    def _fire(self, key: str) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(key)
+            except Exception:
+                log.exception("on_change callback failed for %s", key)
+
+    def _timeout_message(self, group: _Group, timeout: float) -> str:
+        path = group.spec.health_check_path
+        what = (
+            f"did not answer its health check on {path}"
+            if path
+            else "did not accept connections on its port"
+        )
+        probes = {r.last_probe for r in group.replicas if r.last_probe}
+        detail = f" (last probe: {sorted(probes)[0]})" if path and probes else ""
+        return f"the app {what} within {timeout:g} seconds{detail}"
