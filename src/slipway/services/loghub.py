@@ -7,6 +7,7 @@ watcher reads the backlog from the store and then follows the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 
 
@@ -36,10 +37,8 @@ class LogHub:
 
     async def wait(self, deployment_id: str, timeout: float) -> None:
         event = self._events[deployment_id]
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
 
     def _wake(self, deployment_id: str) -> None:
         event = self._events.pop(deployment_id, None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from slipway.ports import Builder, Router, Runtime, Source, Store
 from slipway.services.loghub import LogHub
@@ -31,6 +33,23 @@ class Platform:
     # Set when a deployment is queued or cancelled, so the worker looks at once instead of
     # at its next poll. The worker never relies on it: it also polls the store.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _app_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in the background (draining old replicas, say); `close` awaits it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def app_lock(self, app_id: str) -> asyncio.Lock:
+        """Serializes changes to one app's replicas and routes within this process."""
+        return self._app_locks.setdefault(app_id, asyncio.Lock())
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def app_url(self, app_name: str, workspace_name: str) -> str:
         s = self.settings

@@ -1,0 +1,185 @@
+"""Request and response bodies of the Deploy API: camelCase on the wire, strict on the way in.
+
+Request bodies forbid unknown fields and coerce nothing (`"3"` or `1.5` for an integer is a
+422). Their fields are all optional here: which ones are required is the services' rule, so a
+create and a PATCH share one body and every missing or bad field is reported at once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+
+def rfc3339(value: datetime) -> str:
+    """`2025-04-17T12:00:00Z`: UTC, second precision. A naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class In(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", strict=True)
+
+
+# --------------------------------------------------------------------------- apps
+
+
+class AppIn(In):
+    """POST (name and gitUrl required) and PATCH (only what is given changes) of an app."""
+
+    name: str | None = None
+    git_url: str | None = None
+    git_branch: str | None = None
+    root_directory: str | None = None
+    buildpack: str | None = None
+    start_command: str | None = None
+    build_command: str | None = None
+    install_command: str | None = None
+    release_command: str | None = None
+    health_check_path: str | None = None
+    env: dict[str, str] | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    replicas: int | None = None
+
+
+class AppOut(Out):
+    id: str
+    name: str
+    git_url: str
+    git_branch: str
+    root_directory: str | None
+    buildpack: str
+    start_command: str | None
+    build_command: str | None
+    install_command: str | None
+    release_command: str | None
+    health_check_path: str | None
+    env: dict[str, str]
+    min_replicas: int
+    max_replicas: int | None
+    replicas: int
+    url: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class PageMeta(Out):
+    total: int
+    page: int
+    limit: int
+    total_pages: int
+
+
+class AppList(Out):
+    data: list[AppOut]
+    meta: PageMeta
+
+
+class Deleted(Out):
+    id: str
+    deleted: bool = True
+
+
+# --------------------------------------------------------------------------- api keys
+
+
+class KeyIn(In):
+    name: str
+
+
+class KeyCreated(Out):
+    id: str
+    name: str
+    key: str
+    created_at: Timestamp
+
+
+class KeyOut(Out):
+    id: str
+    name: str
+    prefix: str
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+class DeployIn(In):
+    app_id: str
+    git_branch: str | None = None
+    git_commit_sha: str | None = None
+    no_traffic: bool = False
+
+
+class DeploymentOut(Out):
+    id: str
+    status: str
+    app_id: str
+    git_branch: str | None
+    git_commit_sha: str | None
+    git_commit_message: str | None
+    buildpack: str
+    image_ref: str | None
+    revision_name: str | None
+    rolled_back_from: str | None
+    error: str | None
+    duration_seconds: int | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+
+
+class DeploymentList(Out):
+    data: list[DeploymentOut]
+    meta: PageMeta
+
+
+class Logs(Out):
+    logs: list[str]
+
+
+class ConditionOut(Out):
+    type: str
+    status: str
+    reason: str
+    message: str
+    last_transition_time: Timestamp
+
+
+class RuntimeStatusOut(Out):
+    phase: str
+    ready: int
+    total: int
+    conditions: list[ConditionOut]
+
+
+class Health(Out):
+    status: str = "ok"
+
+
+class ProblemField(Out):
+    field: str
+    message: str
+
+
+class Problem(Out):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemField] | None = None

@@ -1,0 +1,108 @@
+"""Phases and conditions of a deployment's runtime status, one row per situation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from slipway.domain.models import App, Deployment, TrafficSplit
+from slipway.domain.states import DeploymentStatus as S
+from slipway.ports import ReplicaStatus
+from slipway.services.runtimestatus import describe
+
+T0 = datetime(2025, 4, 17, 12, 0, 0, tzinfo=UTC)
+T1 = datetime(2025, 4, 17, 12, 0, 5, tzinfo=UTC)
+T2 = datetime(2025, 4, 17, 12, 0, 57, tzinfo=UTC)
+
+
+class FakeRuntime:
+    def __init__(self, status: ReplicaStatus) -> None:
+        self._status = status
+        self.asked: list[str] = []
+
+    def status(self, key: str) -> ReplicaStatus:
+        self.asked.append(key)
+        return self._status
+
+    async def scale(self, spec: object, replicas: int) -> None: ...
+    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None: ...
+    async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None: ...
+    def on_change(self, callback: Callable[[str], None]) -> None: ...
+    async def close(self) -> None: ...
+
+
+def app(replicas: int = 1) -> App:
+    return App("app_1", "ws_1", "my-api", "https://e.com/r", T0, T0, replicas=replicas)
+
+
+def dep(status: S, revision: str | None = "my-api-00001", error: str | None = None) -> Deployment:
+    started = None if status is S.QUEUED else T1
+    finished = T2 if status.terminal else None
+    return Deployment(
+        "dep_1", "ws_1", "app_1", status, T0, revision_name=revision, error=error,
+        started_at=started, finished_at=finished,
+    )  # fmt: skip
+
+
+LIVE = [TrafficSplit("my-api-00001", 100)]
+OTHER = [TrafficSplit("my-api-00002", 100)]
+UP = ReplicaStatus(2, 2, ())
+DOWN = ReplicaStatus(0, 1, (), restarts=3, last_error="the process exited with status 1.")
+NONE = ReplicaStatus(0, 0, ())
+
+
+@pytest.mark.parametrize(
+    ("deployment", "the_app", "splits", "replicas", "phase"),
+    [
+        (dep(S.QUEUED, None), app(), [], NONE, "Pending"),
+        (dep(S.BUILDING, None), app(), [], NONE, "Pending"),
+        (dep(S.DEPLOYING), app(), [], NONE, "Pending"),
+        (dep(S.DEPLOYING), app(), [], UP, "Running"),
+        (dep(S.SUCCEEDED), app(), LIVE, UP, "Running"),
+        (dep(S.SUCCEEDED), app(), LIVE, NONE, "Pending"),
+        (dep(S.SUCCEEDED), app(), LIVE, DOWN, "Failed"),
+        (dep(S.SUCCEEDED), app(0), LIVE, NONE, "Stopped"),
+        (dep(S.SUCCEEDED), app(), OTHER, NONE, "Stopped"),
+        (dep(S.FAILED, None, "the build failed."), app(), [], NONE, "Failed"),
+        (dep(S.CANCELLED, None), app(), [], NONE, "Stopped"),
+    ],
+)
+def test_phase(
+    deployment: Deployment,
+    the_app: App,
+    splits: list[TrafficSplit],
+    replicas: ReplicaStatus,
+    phase: str,
+) -> None:
+    status = describe(FakeRuntime(replicas), deployment, the_app, splits)
+    assert status.phase == phase
+    assert (status.ready, status.total) == (
+        (replicas.ready, replicas.total) if deployment.revision_name else (0, 0)
+    )
+    available, progressing = status.conditions
+    assert (available.type, progressing.type) == ("Available", "Progressing")
+    assert available.status == ("True" if phase == "Running" else "False")
+
+
+def test_runtime_is_asked_about_the_revision_key() -> None:
+    runtime = FakeRuntime(UP)
+    describe(runtime, dep(S.SUCCEEDED), app(), LIVE)
+    assert runtime.asked == ["ws_1/app_1/my-api-00001"]
+
+
+def test_failed_deployment_explains_itself() -> None:
+    status = describe(FakeRuntime(NONE), dep(S.FAILED, None, "the build failed."), app(), [])
+    progressing = status.conditions[1]
+    assert progressing.status == "False"
+    assert progressing.reason == "DeploymentFailed"
+    assert progressing.message == "the build failed."
+    assert progressing.last_transition_time == T2
+
+
+def test_transition_time_comes_from_the_deployment() -> None:
+    queued = describe(FakeRuntime(NONE), dep(S.QUEUED, None), app(), [])
+    building = describe(FakeRuntime(NONE), dep(S.BUILDING, None), app(), [])
+    assert queued.conditions[0].last_transition_time == T0
+    assert building.conditions[1].last_transition_time == T1
