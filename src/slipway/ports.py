@@ -83,8 +83,7 @@ class TrafficRepo(Protocol):
 
 
 class LogRepo(Protocol):
-    async def append(self, deployment_id: str, first_index: int, lines: Sequence[str]) -> None:
-        ...
+    async def append(self, deployment_id: str, first_index: int, lines: Sequence[str]) -> None: ...
 
     async def list(self, deployment_id: str, *, since: int = 0) -> list[str]: ...
 
@@ -129,9 +128,7 @@ class Source(Protocol):
 
 
 class Builder(Protocol):
-    async def build(
-        self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink
-    ) -> Image:
+    async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
         """Check out, plan, install, build and package. Raises DeployFailed with a
         one-sentence reason. Cancelling the calling task kills the whole build."""
         ...

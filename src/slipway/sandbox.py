@@ -54,7 +54,8 @@ def python_prefix() -> str:
 
 
 def toolchain_path() -> str:
-    return f"/app/.venv/bin:/app/node_modules/.bin:{python_prefix()}/bin:/usr/local/bin:/usr/bin:/bin"
+    tools = f"{python_prefix()}/bin:/usr/local/bin:/usr/bin:/bin"
+    return f"/app/.venv/bin:/app/node_modules/.bin:{tools}"
 
 
 def sandbox_argv(
@@ -96,12 +97,12 @@ def sandbox_argv(
     for f in _ETC_FILES:
         if Path(f).exists():
             args += ["--ro-bind", f, f]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 (private tmpfs)
     args += ["--bind" if app_writable else "--ro-bind", str(app_dir), "/app"]
     for inside, host in (binds or {}).items():
         args += ["--bind", str(host), inside]
     args += ["--chdir", workdir, "--clearenv"]
-    full_env = {"PATH": toolchain_path(), "HOME": "/tmp", "LANG": "C.UTF-8"}
+    full_env = {"PATH": toolchain_path(), "HOME": "/tmp", "LANG": "C.UTF-8"}  # noqa: S108
     full_env.update(env)
     for key, value in full_env.items():
         args += ["--setenv", key, value]

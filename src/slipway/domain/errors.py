@@ -51,7 +51,6 @@ class Invalid(DomainError):
         return cls(f"{name}: {message}", [FieldError(name, message)])
 
 
-
 class DeployFailed(Exception):
     """A build, release command or health check failed. The message is the deployment's
     `error`: one sentence, safe to show (no secret values)."""

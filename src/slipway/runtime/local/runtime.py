@@ -161,7 +161,7 @@ class LocalRuntime:
         what = (
             f"did not answer its health check on {path}"
             if path
-            else "did not accept connections on its port"
+            else "did not pass its health check (accepting connections on $PORT)"
         )
         probes = {r.last_probe for r in group.replicas if r.last_probe}
         detail = f" (last probe: {sorted(probes)[0]})" if path and probes else ""

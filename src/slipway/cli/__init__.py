@@ -1,0 +1,1 @@
+"""The `slipway` command line: the platform (`up`), its bootstrap (`workspace`), and `plan`."""
