@@ -14,7 +14,7 @@ class Backend:
 
 @dataclass(frozen=True)
 class Target:
-    revision: str
+    revision: str  # the platform-unique revision key "{workspace_id}/{app_id}/{revision}"
     weight: int  # 0-100; a tag host has one target of weight 100
     backends: tuple[Backend, ...]
 

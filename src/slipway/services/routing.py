@@ -30,8 +30,8 @@ def build_routes(
     base_domain: str,
 ) -> list[Route]:
     def target(split: TrafficSplit, weight: int) -> Target:
-        status = runtime.status(revision_key(workspace.id, app.id, split.revision_name))
-        return Target(revision=split.revision_name, weight=weight, backends=status.backends)
+        key = revision_key(workspace.id, app.id, split.revision_name)
+        return Target(revision=key, weight=weight, backends=runtime.status(key).backends)
 
     main = Route(
         host=app_host(app.name, workspace.name, base_domain),
