@@ -22,13 +22,13 @@ def check_git_url(field: str, value: str, *, allow_local: bool) -> str:
         raise Invalid.field(field, "must be a single line of at most 2000 characters")
     if value.startswith("-"):
         raise Invalid.field(field, "must not start with '-'")
-    if _REMOTE.match(value) or _SCP.match(value):
+    if _REMOTE.fullmatch(value) or _SCP.fullmatch(value):
         return value
     if value.startswith("file://"):
         path = value[len("file://") :]
-        if allow_local and _LOCAL_PATH.match(path) and "/../" not in path + "/":
+        if allow_local and _LOCAL_PATH.fullmatch(path) and "/../" not in path + "/":
             return value
-    elif allow_local and _LOCAL_PATH.match(value) and "/../" not in value + "/":
+    elif allow_local and _LOCAL_PATH.fullmatch(value) and "/../" not in value + "/":
         return value
     if not allow_local and (value.startswith(("/", "file://"))):
         raise Invalid.field(field, "local repositories are not allowed on this server")

@@ -18,4 +18,4 @@ def new_id(prefix: str) -> str:
 
 def is_id(value: str, prefix: str) -> bool:
     """True when `value` is a well-formed id of that kind (cheap check before any lookup)."""
-    return bool(_ID.match(value)) and value.startswith(prefix + "_")
+    return bool(_ID.fullmatch(value)) and value.startswith(prefix + "_")

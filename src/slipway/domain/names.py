@@ -20,7 +20,7 @@ _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 
 def label_problem(value: str) -> str | None:
     """Why `value` is not a DNS label we accept, or None when it is one."""
-    if not _LABEL.match(value):
+    if not _LABEL.fullmatch(value):
         return (
             "must be 1-40 characters of lowercase letters, digits and '-', "
             "start with a letter and not end with '-'"
@@ -44,14 +44,14 @@ def revision_name(app_name: str, number: int) -> str:
 
 
 def parse_revision_name(name: str) -> tuple[str, int] | None:
-    m = _REVISION.match(name)
+    m = _REVISION.fullmatch(name)
     if not m:
         return None
     return m.group("app"), int(m.group("n"))
 
 
 def branch_problem(value: str) -> str | None:
-    if not _BRANCH.match(value):
+    if not _BRANCH.fullmatch(value):
         return "must be 1-200 characters of letters, digits, '.', '_', '/' and '-'"
     if (
         value.startswith(("-", "/", "."))
@@ -73,6 +73,6 @@ def check_branch(field: str, value: str) -> str:
 
 
 def check_sha(field: str, value: str) -> str:
-    if not _SHA.match(value):
+    if not _SHA.fullmatch(value):
         raise Invalid.field(field, "must be 7 to 40 lowercase hexadecimal characters")
     return value
