@@ -15,7 +15,9 @@ pytestmark = pytest.mark.e2e
 
 
 def processes_mentioning(text: str) -> list[str]:
-    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True
+    )
     return [line for line in out.stdout.splitlines() if text in line and "ps -eo" not in line]
 
 
