@@ -6,22 +6,31 @@ image's app tree at `/app`). Each install and build command is the user's own st
 `sh -c <cmd>` inside the sandbox only; the host never runs a shell. Output is forwarded line
 by line as it is written, up to `log_limit` lines.
 
+The phases, as nixpacks runs them: setup (here: check that the host has the plan's
+toolchains, see `toolchains`), install (skipped when `caching` holds the dependencies
+installed for the same lockfile), build, then packaging. Each phase's cache directories are
+per-app directories bound into the sandbox (see `caching`).
+
 The whole build runs under one time limit. Cancelling the calling task or running out of time
 kills the command's whole process group (see `proc`). The build directory is removed on
-every exit path. Images land in `data_dir/images/<manifest hex>/` (see `oci`); the same
-commit with the same settings reuses its image without building again (`images/keys/`).
+every exit path. Images land in `data_dir/images/<manifest hex>/` (see `oci`), and are
+pushed to `SLIPWAY_REGISTRY` when one is set (see `registry`); the same commit with the same
+settings reuses its image without running any phase (`images/keys/`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
-from slipway.builder import oci, proc
+from slipway.builder import oci, proc, toolchains
+from slipway.builder import registry as registry_mod
+from slipway.builder.caching import Caches, cache_env, top_level
 from slipway.builder.plan import make_plan, provider_title
 from slipway.builder.source import GitSource
 from slipway.domain.errors import DeployFailed
@@ -60,23 +69,27 @@ class LocalBuilder:
         registry: str = "local",
         timeout_seconds: float = 900,
         log_limit: int = 10000,
+        push_to: str | None = None,
     ) -> None:
+        """`push_to`: the OCI registry to push to; `SLIPWAY_REGISTRY` when not given."""
         self.data_dir = data_dir
         self.source = source
         self.registry = registry
         self.timeout_seconds = timeout_seconds
         self.log_limit = log_limit
         self.images_dir = data_dir / "images"
+        target = push_to if push_to is not None else os.environ.get("SLIPWAY_REGISTRY", "")
+        self.push_to = registry_mod.Registry.parse(target) if target.strip() else None
 
     async def find_image(self, digest: str) -> Image | None:
         hexd = oci.digest_hex(digest)
         return oci.load(self.images_dir / hexd) if hexd else None
 
     async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
-        key = build_key(app, commit)
+        key = build_key(app, commit, pushed_to=self.push_to.host if self.push_to else "")
         reused = await self._reuse(key)
         if reused is not None:
-            await log(f"[nixpacks] Reusing the image already built for commit {commit.sha[:12]}")
+            await log(f"[nixpacks] Image for {commit.sha[:7]} already built: no phase runs")
             await log(f"[registry] Push complete: {reused.digest}")
             return reused
         build_dir = self.data_dir / "builds" / secrets.token_hex(8)
@@ -115,29 +128,74 @@ class LocalBuilder:
         start = plan["start"]["cmd"]
         if not start:
             raise DeployFailed("no start command was found: set one or add a Procfile.")
+        await self._setup(plan, log)
         await self._run_phases(app, app_dir, plan, log)
         await log.announce("[nixpacks] Build succeeded")
         await log.announce("[registry] Pushing image to registry...")
         spec = self._spec(workspace, app, commit, plan, start)
         image = await asyncio.to_thread(oci.package, self.images_dir, app_dir, spec)
+        if self.push_to is not None:
+            await self._push(image, workspace, app, log)
         await log.announce(f"[registry] Push complete: {image.digest}")
         return image
+
+    async def _setup(self, plan: dict[str, Any], log: BuildLog) -> None:
+        packages: list[str] = plan["phases"]["setup"]["nixPkgs"]
+        if packages:
+            await log.announce(f"[nixpacks] Setup: {', '.join(packages)}")
+        error = toolchains.setup_error(packages)
+        if error:
+            await log.announce(f"[nixpacks] Setup failed: {error}")
+            raise DeployFailed(error)
+
+    async def _push(self, image: Image, workspace: Workspace, app: App, log: BuildLog) -> None:
+        assert self.push_to is not None
+        name, tag = f"{workspace.name}/{app.name}", image.ref.rsplit(":", 1)[1]
+        await log.announce(f"[registry] Pushing {self.push_to.host}/{name}:{tag}")
+        await asyncio.to_thread(
+            registry_mod.push, self.push_to, Path(image.path), name=name, tag=tag
+        )
 
     async def _run_phases(
         self, app: App, app_dir: Path, plan: dict[str, Any], log: BuildLog
     ) -> None:
-        install: list[str] = plan["phases"]["install"]["cmds"]
-        build: list[str] = plan["phases"]["build"]["cmds"]
-        env = self._build_env(app, plan)
-        binds = {"/cache": self._cache_dir(app)}
+        phases = plan["phases"]
+        all_dirs = [*phases["install"].get("cacheDirectories", [])]
+        all_dirs += phases["build"].get("cacheDirectories", [])
+        caches = Caches(self._cache_root(app))
+        env = self._build_env(app, plan, all_dirs)
+        install: list[str] = phases["install"]["cmds"]
         if install:
             await log.announce("[nixpacks] Installing dependencies...")
+        reuse_key = self._reuse_key(caches, app, app_dir, plan)
+        restored: list[str] | None = None
+        if reuse_key is not None:
+            restored = await asyncio.to_thread(caches.restore, reuse_key, app_dir)
+        if restored is not None:
+            inputs = ", ".join(phases["install"]["onlyIncludeFiles"]) or "no files"
+            await log.announce(f"[nixpacks] Reusing installed dependencies ({inputs} unchanged)")
+            install = []
+        before = top_level(app_dir)
+        binds = caches.binds(phases["install"], all_dirs)
         for cmd in install:
             await log.announce(f"[nixpacks] Running install command: {cmd}")
             await self._run(cmd, "install", app_dir, env, binds, log)
-        for cmd in build:
+        if install and reuse_key:
+            created = sorted(top_level(app_dir) - before)
+            await asyncio.to_thread(caches.save, reuse_key, app_dir, created)
+        binds = caches.binds(phases["build"], all_dirs)
+        for cmd in phases["build"]["cmds"]:
             await log.announce(f"[nixpacks] Running build command: {cmd}")
             await self._run(cmd, "build", app_dir, env, binds, log)
+
+    @staticmethod
+    def _reuse_key(caches: Caches, app: App, app_dir: Path, plan: dict[str, Any]) -> str | None:
+        install = plan["phases"]["install"]
+        if "onlyIncludeFiles" not in install or not install["cmds"]:
+            return None
+        if app.env.get("NIXPACKS_NO_CACHE", "") in {"1", "true"}:
+            return None
+        return caches.install_key(app_dir, plan, app.env)
 
     async def _run(
         self,
@@ -152,32 +210,38 @@ class LocalBuilder:
             argv = sandbox_argv(["sh", "-c", cmd], app_dir=app_dir, env=env, binds=binds)
         except RuntimeError as exc:  # bubblewrap is missing: never run unsandboxed
             raise DeployFailed("the build sandbox (bubblewrap) is not available.") from exc
-        status = await proc.stream(argv, on_line=log.output, timeout=None)
+        try:
+            status = await proc.stream(argv, on_line=log.output, timeout=None)
+        except proc.LineTooLong:
+            raise DeployFailed(
+                f"the {phase} command printed a single line longer than 1 MiB, "
+                "which looks like a runaway command."
+            ) from None
         if status != 0:
             raise DeployFailed(f"the {phase} command `{cmd}` exited with status {status}.")
 
     # ------------------------------------------------------------------ settings
 
-    def _build_env(self, app: App, plan: dict[str, Any]) -> dict[str, str]:
+    def _build_env(self, app: App, plan: dict[str, Any], cache_dirs: list[str]) -> dict[str, str]:
         env = {"npm_config_update_notifier": "false", "npm_config_fund": "false"}
         env.update(plan["variables"])
         env.update({k: v for k, v in app.env.items() if k != "PORT"})
-        # HOME is the sandbox's private tmpfs, not the host's /tmp.
-        env.update(npm_config_cache="/cache/npm", PIP_CACHE_DIR="/cache/pip", HOME="/tmp")  # noqa: S108
+        env.update(cache_env(cache_dirs))
+        env["HOME"] = "/tmp"  # noqa: S108 (the sandbox's private tmpfs, not the host's /tmp)
         return env
 
-    def _cache_dir(self, app: App) -> Path:
-        cache = self.data_dir / "cache" / self.source.repo_dir(app).stem
-        for sub in ("npm", "pip"):
-            (cache / sub).mkdir(parents=True, exist_ok=True)
-        return cache
+    def _ref_registry(self) -> str:
+        return self.push_to.host if self.push_to is not None else self.registry
+
+    def _cache_root(self, app: App) -> Path:
+        return self.data_dir / "cache" / self.source.repo_dir(app).stem
 
     def _spec(
         self, workspace: Workspace, app: App, commit: Commit, plan: dict[str, Any], start: str
     ) -> oci.ImageSpec:
         port = app.env.get("PORT", "")
         return oci.ImageSpec(
-            ref_prefix=f"{self.registry}/{workspace.name}/{app.name}",
+            ref_prefix=f"{self._ref_registry()}/{workspace.name}/{app.name}",
             start_command=start,
             env={"PATH": toolchain_path(), **plan["variables"]},
             port=port if port.isdigit() else "8080",
@@ -205,9 +269,14 @@ class LocalBuilder:
         tmp.replace(keys / key)
 
 
-def build_key(app: App, commit: Commit) -> str:
+BUILDER_VERSION = "2"  # bump when a provider's plans change, so old images are not reused
+
+
+def build_key(app: App, commit: Commit, *, pushed_to: str = "") -> str:
     """sha256 over everything that decides what a build produces (env values only hashed)."""
     settings = {
+        "builder": BUILDER_VERSION,
+        "pushedTo": pushed_to,
         "sha": commit.sha,
         "root": app.root_directory,
         "buildpack": app.buildpack,

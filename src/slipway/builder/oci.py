@@ -52,7 +52,7 @@ def canonical(obj: Any) -> bytes:
 
 
 def digest_hex(digest: str) -> str | None:
-    m = _DIGEST.match(digest)
+    m = _DIGEST.fullmatch(digest)
     return m.group(1) if m else None
 
 

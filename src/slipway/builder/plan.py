@@ -3,18 +3,23 @@
 A plan is assembled in layers, each overriding the one before, as nixpacks does:
 1. the first provider of the registry that detects the app (`providers.PROVIDERS`),
 2. the Procfile's start command,
-3. `nixpacks.toml` (`providers`, `variables`, `[phases.<name>] cmds|nixPkgs`, `[start] cmd`;
-   a `"..."` item in a list stands for the layer below's items),
-4. `NIXPACKS_INSTALL_CMD`, `NIXPACKS_BUILD_CMD`, `NIXPACKS_START_CMD`, `NIXPACKS_PKGS`
-   from the app's environment,
+3. `nixpacks.toml` or `nixpacks.json` (or the file `NIXPACKS_CONFIG_FILE` names):
+   `providers`, `variables`, `[phases.<name>] cmds|nixPkgs|cacheDirectories`, `[start] cmd`;
+   a `"..."` item in a list stands for the layer below's items,
+4. `NIXPACKS_INSTALL_CMD`, `NIXPACKS_BUILD_CMD`, `NIXPACKS_START_CMD`, `NIXPACKS_PKGS`,
+   `NIXPACKS_INSTALL_CACHE_DIRS`, `NIXPACKS_BUILD_CACHE_DIRS` from the app's environment,
 5. the app's own `installCommand` / `buildCommand` / `startCommand` (the arguments).
 
-`variables` holds only the provider's and nixpacks.toml's variables, never the app's
-environment: the plan ends up in the image config, and app variables may be secrets.
+`variables` holds only the provider's and the config file's variables (and
+`NIXPACKS_METADATA`), never the app's environment: the plan ends up in the image config,
+and app variables may be secrets. Once any layer replaces the install commands, the
+install phase loses its `onlyIncludeFiles` (what it reads is no longer known), so its
+output is never reused across builds.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,8 +31,8 @@ from slipway.domain.errors import DeployFailed
 
 BUILD_IMAGE = "ghcr.io/railwayapp/nixpacks:ubuntu-1745885067"
 NO_PROVIDER = (
-    "no provider detected: add a package.json, a requirements.txt, a main.py or a Procfile, "
-    "or set a start command."
+    "no provider detected: add a package.json, a requirements.txt, a go.mod, an index.html "
+    "or a Procfile (or another file nixpacks detects), or set a start command."
 )
 
 
@@ -40,14 +45,19 @@ def make_plan(
     start_cmd: str | None = None,
 ) -> dict[str, Any]:
     """The plan for the app checked out at `app_dir`. DeployFailed when nothing can run it."""
-    config = _read_config(app_dir)
+    config = _read_config(app_dir, env)
     provider = _choose_provider(app_dir, env, config)
     base = provider.plan(app_dir, env) if provider else ProviderPlan()
+    if provider:
+        base.variables["NIXPACKS_METADATA"] = ",".join([provider.name, *base.metadata])
     base.start = providers.procfile_start(app_dir) or base.start
+    provider_install = list(base.install)
     _apply_config(base, config)
     _apply_env(base, env)
     if install_cmd:
         base.install = [install_cmd]
+    if base.install != provider_install:
+        base.install_inputs = None
     if build_cmd:
         base.build = [build_cmd]
     base.start = start_cmd or base.start
@@ -64,27 +74,54 @@ def provider_title(plan: Mapping[str, Any]) -> str | None:
 
 
 def _shape(names: list[str], p: ProviderPlan) -> dict[str, Any]:
+    install: dict[str, Any] = {"name": "install", "dependsOn": ["setup"], "cmds": p.install}
+    if p.install_cache:
+        install["cacheDirectories"] = p.install_cache
+    if p.install_inputs is not None:
+        install["onlyIncludeFiles"] = p.install_inputs
+    build: dict[str, Any] = {"name": "build", "dependsOn": ["install"], "cmds": p.build}
+    if p.build_cache:
+        build["cacheDirectories"] = p.build_cache
     return {
         "providers": names,
         "buildImage": BUILD_IMAGE,
         "variables": dict(sorted(p.variables.items())),
         "phases": {
             "setup": {"name": "setup", "nixPkgs": list(p.packages)},
-            "install": {"name": "install", "dependsOn": ["setup"], "cmds": list(p.install)},
-            "build": {"name": "build", "dependsOn": ["install"], "cmds": list(p.build)},
+            "install": install,
+            "build": build,
         },
         "start": {"cmd": p.start},
     }
 
 
-def _read_config(app_dir: Path) -> dict[str, Any]:
-    path = app_dir / "nixpacks.toml"
-    if not path.is_file():
+def _config_path(app_dir: Path, env: Mapping[str, str]) -> Path | None:
+    named = env.get("NIXPACKS_CONFIG_FILE", "").strip()
+    if named:
+        if named.startswith("/") or ".." in Path(named).parts:
+            raise DeployFailed("NIXPACKS_CONFIG_FILE must be a path inside the repository.")
+        return app_dir / named
+    for name in ("nixpacks.toml", "nixpacks.json"):
+        if (app_dir / name).is_file():
+            return app_dir / name
+    return None
+
+
+def _read_config(app_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    path = _config_path(app_dir, env)
+    if path is None:
         return {}
+    kind = "JSON" if path.suffix == ".json" else "TOML"
+    if path.is_symlink():  # planning runs on the host: never follow the repository's links
+        raise DeployFailed(f"{path.name} must be a file of the repository, not a symlink.")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise DeployFailed("nixpacks.toml is not valid TOML.") from exc
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DeployFailed(f"{path.name} is not valid {kind}.") from exc
+    if not isinstance(data, dict):
+        raise DeployFailed(f"{path.name} must hold a table of settings.")
+    return data
 
 
 def _choose_provider(
@@ -115,10 +152,12 @@ def _merge(below: list[str], given: object) -> list[str]:
 def _apply_config(p: ProviderPlan, config: Mapping[str, Any]) -> None:
     phases = config.get("phases")
     phases = phases if isinstance(phases, dict) else {}
-    for name, attr in (("install", "install"), ("build", "build")):
+    for name in ("install", "build"):
         phase = phases.get(name)
         if isinstance(phase, dict):
-            setattr(p, attr, _merge(getattr(p, attr), phase.get("cmds")))
+            setattr(p, name, _merge(getattr(p, name), phase.get("cmds")))
+            cache = f"{name}_cache"
+            setattr(p, cache, _merge(getattr(p, cache), phase.get("cacheDirectories")))
     setup = phases.get("setup")
     if isinstance(setup, dict):
         p.packages = _merge(p.packages, setup.get("nixPkgs"))
@@ -139,3 +178,7 @@ def _apply_env(p: ProviderPlan, env: Mapping[str, str]) -> None:
         p.start = env["NIXPACKS_START_CMD"]
     if env.get("NIXPACKS_PKGS"):
         p.packages = p.packages + env["NIXPACKS_PKGS"].split()
+    if env.get("NIXPACKS_INSTALL_CACHE_DIRS"):
+        p.install_cache = p.install_cache + env["NIXPACKS_INSTALL_CACHE_DIRS"].split(",")
+    if env.get("NIXPACKS_BUILD_CACHE_DIRS"):
+        p.build_cache = p.build_cache + env["NIXPACKS_BUILD_CACHE_DIRS"].split(",")

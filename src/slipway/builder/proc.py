@@ -19,6 +19,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 MAX_LINE = 4096
+MAX_RUNAWAY_LINE = 1024 * 1024
 _CHUNK = 65536
 
 
@@ -70,31 +71,44 @@ async def run(
     return proc.returncode, out, err
 
 
+class LineTooLong(Exception):
+    """A command printed one line longer than `MAX_RUNAWAY_LINE` bytes."""
+
+
 class LineSplitter:
-    """Turns a byte stream into text lines of at most `MAX_LINE` bytes each."""
+    """Turns a byte stream into text lines of at most `MAX_LINE` bytes each.
+
+    A longer line is cut at `MAX_LINE` (minified bundles print those); one longer than
+    `MAX_RUNAWAY_LINE` is a runaway command, and `feed` raises `LineTooLong`.
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._skipping = False  # inside the unlogged tail of an over-long line
+        self._skipped = 0  # bytes of the current line already dropped
 
     def feed(self, data: bytes) -> list[str]:
         lines: list[str] = []
         self._buf += data
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                break
+        while (nl := self._buf.find(b"\n")) >= 0:
             piece = bytes(self._buf[:nl])
             del self._buf[: nl + 1]
+            self._count(len(piece))
             if not self._skipping:
-                lines.append(_decode(piece))
-            self._skipping = False
-        if len(self._buf) > MAX_LINE:
+                lines.append(_decode(piece[:MAX_LINE]))
+            self._skipping, self._skipped = False, 0
+        if self._buf and (self._skipping or len(self._buf) > MAX_LINE):
             if not self._skipping:
                 lines.append(_decode(bytes(self._buf[:MAX_LINE])))
             self._skipping = True
+            self._count(len(self._buf))
+            self._skipped += len(self._buf)
             self._buf.clear()
         return lines
+
+    def _count(self, more: int) -> None:
+        if self._skipped + more > MAX_RUNAWAY_LINE:
+            raise LineTooLong
 
     def flush(self) -> list[str]:
         rest = b"" if self._skipping else bytes(self._buf)

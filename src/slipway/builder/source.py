@@ -8,8 +8,8 @@ Nothing a user typed reaches git unchecked: the URL passes `check_git_url`, bran
 pass `check_branch`/`check_sha`, and all of them are passed after `--` or `--end-of-options`
 so none can be read as an option. Git runs as an argument list (never through a shell), with
 only the http(s)/ssh transports enabled (plus `file` when local repositories are allowed), no
-terminal prompts, no system config and no hooks. Git's own error text is never shown: it may
-echo credentials embedded in the URL.
+terminal prompts, no system or global config, no hooks and no submodules. Git's own error
+text is never shown: it may echo credentials embedded in the URL.
 
 `checkout` streams `git archive` of exactly one commit (optionally of one sub-folder) into a
 file and unpacks it with tarfile's `data` filter, which refuses absolute paths, `..` and
@@ -35,6 +35,8 @@ _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _ROOT_PART = re.compile(r"^[A-Za-z0-9._@+ -]{1,255}$")
 _CHUNK = 65536
 _REFSPEC = "+refs/heads/*:refs/heads/*"
+# Submodules are never fetched, so their URLs (which no validator saw) never reach git.
+_NO_SUBMODULES = ("-c", "submodule.recurse=false", "-c", "fetch.recurseSubmodules=false")
 
 
 def git_env() -> dict[str, str]:
@@ -44,7 +46,15 @@ def git_env() -> dict[str, str]:
         for k, v in os.environ.items()
         if k in ("PATH", "HOME", "SSH_AUTH_SOCK", "TMPDIR") or k.startswith("LC_")
     }
-    env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", LANG="C")
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GIT_CONFIG_NOSYSTEM="1",
+        # No ~/.gitconfig either: a `url.*.insteadOf` there could rewrite a checked URL.
+        GIT_CONFIG_GLOBAL=os.devnull,
+        # Protocols of policy "user" are refused for URLs git did not get from us (submodules).
+        GIT_PROTOCOL_FROM_USER="0",
+        LANG="C",
+    )
     return env
 
 
@@ -55,7 +65,7 @@ def root_subpath(root_directory: str | None) -> str | None:
     if root_directory.startswith("/"):
         raise DeployFailed("the root directory must be a path relative to the repository.")
     parts = [p for p in PurePosixPath(root_directory).parts if p != "."]
-    if any(p == ".." or not _ROOT_PART.match(p) for p in parts):
+    if any(p == ".." or not _ROOT_PART.fullmatch(p) for p in parts):
         raise DeployFailed("the root directory must not contain '..' or unusual characters.")
     return "/".join(parts)
 
@@ -102,7 +112,8 @@ class GitSource:
             if not (repo / "HEAD").exists():
                 repo.parent.mkdir(parents=True, exist_ok=True)
                 await self._git_ok(["init", "--quiet", "--bare", str(repo)], "could not initialise")
-            args = ["fetch", "--prune", "--no-tags", "--quiet", "--", url, _REFSPEC]
+            fetch = ["fetch", "--prune", "--no-tags", "--no-recurse-submodules", "--quiet"]
+            args = [*fetch, "--", url, _REFSPEC]
             try:
                 rc, _, _ = await proc.run(
                     self._git(repo, args), env=git_env(), timeout=self.fetch_timeout
@@ -114,7 +125,7 @@ class GitSource:
 
     async def checkout(self, app: App, sha: str, dest: Path) -> None:
         """Export the tree of commit `sha` (its `root_directory` only) into `dest`."""
-        if not _FULL_SHA.match(sha):
+        if not _FULL_SHA.fullmatch(sha):
             raise DeployFailed("the commit to build must be a full 40-character SHA.")
         sub = root_subpath(app.root_directory)
         treeish = f"{sha}:{sub}" if sub else sha
@@ -127,7 +138,7 @@ class GitSource:
             archive.unlink(missing_ok=True)
 
     def repo_dir(self, app: App) -> Path:
-        if not _SAFE_ID.match(app.id):
+        if not _SAFE_ID.fullmatch(app.id):
             raise ValueError("unexpected characters in an app id")
         return self.cache_dir / f"{app.id}.git"
 
@@ -148,6 +159,7 @@ class GitSource:
             "core.hooksPath=/dev/null",
             "-c",
             "credential.helper=",
+            *_NO_SUBMODULES,
             f"--git-dir={repo}",
             *args,
         ]
@@ -164,7 +176,7 @@ class GitSource:
         )
         rc, out, _ = await proc.run(argv, env=git_env(), timeout=60)
         full = out.decode().strip()
-        return full if rc == 0 and _FULL_SHA.match(full) else None
+        return full if rc == 0 and _FULL_SHA.fullmatch(full) else None
 
     async def _subject(self, app: App, sha: str) -> str:
         argv = self._git(self.repo_dir(app), ["log", "-1", "--format=%s", sha, "--"])

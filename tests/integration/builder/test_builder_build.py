@@ -79,6 +79,7 @@ async def test_python_plain(
     assert log.lines == [
         f"[git] Checking out {commit.sha[:12]}",
         "[nixpacks] Detected Python project",
+        "[nixpacks] Setup: python3, gcc",
         "[nixpacks] Build succeeded",
         "[registry] Pushing image to registry...",
         f"[registry] Push complete: {image.digest}",
@@ -95,7 +96,10 @@ async def test_python_plain(
 
     again = Lines()
     assert await builder.build(workspace=WORKSPACE, app=app, commit=commit, log=again) == image
-    assert "Reusing" in again.lines[0]
+    assert again.lines == [
+        f"[nixpacks] Image for {commit.sha[:7]} already built: no phase runs",
+        f"[registry] Push complete: {image.digest}",
+    ]
 
 
 async def test_node_plain_streams_build_output(
@@ -107,7 +111,7 @@ async def test_node_plain_streams_build_output(
     log = Lines()
     image = await builder.build(workspace=WORKSPACE, app=app, commit=commit, log=log)
     _check_layout(image)
-    assert image.start_command == "npm start"
+    assert image.start_command == "npm run start"
     assert (Path(image.app_dir) / "dist.txt").read_text() == "hello from node-plain\n"
     at = log.lines.index
     assert at("[nixpacks] Detected Node.js project") < at("[nixpacks] Installing dependencies...")

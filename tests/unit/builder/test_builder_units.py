@@ -11,7 +11,7 @@ import pytest
 
 from slipway.builder import oci
 from slipway.builder.local import build_key
-from slipway.builder.proc import MAX_LINE, LineSplitter
+from slipway.builder.proc import MAX_LINE, MAX_RUNAWAY_LINE, LineSplitter, LineTooLong
 from slipway.builder.source import root_subpath
 from slipway.domain.errors import DeployFailed
 from slipway.domain.models import App, Commit
@@ -26,6 +26,18 @@ def test_line_splitter_keeps_order_and_caps_lines() -> None:
     assert s.feed(long + b"\nnext\n") == ["next"]
     assert s.feed(b"\xff tail") == []
     assert s.flush() == ["\ufffd tail"]
+
+
+def test_line_splitter_cuts_a_long_line_arriving_in_one_chunk() -> None:
+    s = LineSplitter()
+    assert s.feed(b"y" * (MAX_LINE + 10) + b"\nnext\n") == ["y" * MAX_LINE, "next"]
+
+
+def test_line_splitter_stops_a_runaway_line() -> None:
+    s = LineSplitter()
+    s.feed(b"z" * MAX_RUNAWAY_LINE)
+    with pytest.raises(LineTooLong):
+        s.feed(b"z" * 10)
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,83 @@
-"""Node.js: any app with a package.json.
+"""Node.js: any app with a package.json (nixpacks' `providers/node`).
 
-npm only for now (`npm ci` with a package-lock.json, `npm install` otherwise); the build
-phase runs `npm run build` when the package has a build script, and the app starts with
-`npm start` when it has a start script, else `node <main or index.js>`.
+The package manager comes from package.json's `packageManager`, else from the lockfile
+(pnpm-lock.yaml, yarn.lock, bun.lock[b]), else npm. Install is `npm ci` with a
+package-lock.json, `npm i` without, `pnpm i --frozen-lockfile`, `yarn install
+--frozen-lockfile` (`--check-cache` for Yarn Berry) or `bun i --no-save`; a `packageManager`
+other than npm first enables corepack. Build is `<pm> run build` when there is a build
+script. Start is `<pm> run start` with a start script, else `node <main>` when that file
+exists, else `node index.js` (bun runs its own files). Monorepo tools (turbo, nx, moon) are
+not handled: their apps build like any other package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from slipway.builder.providers.base import ProviderPlan, read_json
+from slipway.builder.providers.base import ProviderPlan, has, present, quote, read_json
+
+CACHE_DIRS = {
+    "npm": "/root/.npm",
+    "yarn": "/usr/local/share/.cache/yarn/v6",
+    "pnpm": "/root/.local/share/pnpm/store/v3",
+    "bun": "/root/.bun",
+}
+INSTALL_INPUTS = (
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lockb",
+    "bun.lock",
+    ".npmrc",
+    ".yarnrc",
+    ".yarnrc.yml",
+    ".yarn",
+    ".pnpmfile.cjs",
+    "patches",
+)
+VARIABLES = {"NODE_ENV": "production", "NPM_CONFIG_PRODUCTION": "false", "CI": "true"}
+
+
+def package_manager(app_dir: Path, package: Mapping[str, Any]) -> str:
+    declared = package.get("packageManager")
+    if isinstance(declared, str):
+        name = declared.split("@", 1)[0]
+        if name in CACHE_DIRS:
+            return name
+    if has(app_dir, "pnpm-lock.yaml"):
+        return "pnpm"
+    if has(app_dir, "yarn.lock"):
+        return "yarn"
+    if has(app_dir, "bun.lockb", "bun.lock"):
+        return "bun"
+    return "npm"
+
+
+def install_command(app_dir: Path, pm: str) -> str:
+    if pm == "pnpm":
+        return "pnpm i --frozen-lockfile"
+    if pm == "yarn":
+        berry = has(app_dir, ".yarnrc.yml")
+        return "yarn install --check-cache" if berry else "yarn install --frozen-lockfile"
+    if has(app_dir, "package-lock.json"):
+        return "npm ci"
+    if has(app_dir, "bun.lockb", "bun.lock"):
+        return "bun i --no-save"
+    return "npm i"
+
+
+def scripts_of(package: Mapping[str, Any]) -> dict[str, Any]:
+    scripts = package.get("scripts")
+    return scripts if isinstance(scripts, dict) else {}
+
+
+def _packages(pm: str) -> list[str]:
+    tool = {"npm": "npm-10_x", "yarn": "yarn-1_x", "pnpm": "pnpm-9_x", "bun": "bun"}[pm]
+    return ["nodejs_20", tool] if pm != "bun" else ["nodejs_20", "bun"]
 
 
 class NodeProvider:
@@ -18,36 +85,39 @@ class NodeProvider:
     title = "Node.js"
 
     def detect(self, app_dir: Path, env: Mapping[str, str]) -> bool:
-        return (app_dir / "package.json").is_file()
+        return has(app_dir, "package.json")
 
     def plan(self, app_dir: Path, env: Mapping[str, str]) -> ProviderPlan:
         package = read_json(app_dir / "package.json")
-        scripts = package.get("scripts")
-        scripts = scripts if isinstance(scripts, dict) else {}
-        install = "npm ci" if (app_dir / "package-lock.json").is_file() else "npm install"
+        pm = package_manager(app_dir, package)
+        install = [install_command(app_dir, pm)]
+        declared = package.get("packageManager")
+        if isinstance(declared, str) and not declared.startswith("npm"):
+            install.insert(0, "npm install -g corepack@0.24.1 && corepack enable")
+        scripts = scripts_of(package)
         return ProviderPlan(
-            packages=["nodejs_20", "npm-10_x"],
-            install=[install],
-            build=["npm run build"] if isinstance(scripts.get("build"), str) else [],
-            start=self._start(package, scripts),
-            variables={
-                "NIXPACKS_METADATA": "node",
-                "NODE_ENV": "production",
-                "NPM_CONFIG_PRODUCTION": "false",
-                "CI": "true",
-            },
+            packages=_packages(pm),
+            install=install,
+            build=[f"{pm} run build"] if "build" in scripts else [],
+            start=self._start(app_dir, package, pm, scripts),
+            variables=dict(VARIABLES),
+            install_cache=[CACHE_DIRS[pm]],
+            build_cache=["node_modules/.cache"],
+            install_inputs=present(app_dir, INSTALL_INPUTS),
         )
 
     @staticmethod
-    def _start(package: dict[str, object], scripts: dict[str, object]) -> str:
-        if isinstance(scripts.get("start"), str):
-            return "npm start"
+    def _start(
+        app_dir: Path, package: Mapping[str, Any], pm: str, scripts: Mapping[str, Any]
+    ) -> str | None:
+        executor = "bun" if pm == "bun" else "node"
+        if "start" in scripts:
+            return f"{pm} run start"
         main = package.get("main")
-        if isinstance(main, str) and main and not main.startswith("-"):
-            return f"node {_quote(main)}"
-        return "node index.js"
-
-
-def _quote(word: str) -> str:
-    """Single-quote `word` for the sandbox's `sh -c` (package.json is the user's own)."""
-    return "'" + word.replace("'", "'\\''") + "'"
+        if isinstance(main, str) and main and (app_dir / main).is_file():
+            return f"{executor} {quote(main)}"
+        if has(app_dir, "index.js"):
+            return f"{executor} index.js"
+        if pm == "bun" and has(app_dir, "index.ts"):
+            return "bun index.ts"
+        return None

@@ -1,20 +1,97 @@
-"""Python: requirements.txt, pyproject.toml, Pipfile, setup.py, main.py or app.py.
+"""Python (nixpacks' `providers/python.rs`): main.py, requirements.txt, pyproject.toml, Pipfile.
 
-Like nixpacks, dependencies go into a virtualenv, but at `/app/.venv` rather than
-`/opt/venv`: builds run with the app at `/app`, and the runtime binds the image's app tree at
-`/app` too, so the absolute paths inside the venv stay valid. `/app/.venv/bin` comes first on
-the sandbox's PATH, so `python` in the start command is the venv's.
+The package manager: `NIXPACKS_PYTHON_PACKAGE_MANAGER` when set, else requirements.txt →
+pip, pyproject.toml with poetry.lock / pdm.lock / uv.lock → poetry / pdm / uv, pyproject.toml
+(or setup.py) alone → `pip install .`, Pipfile → pipenv. Each install is nixpacks' one
+command: create the venv, activate it, install.
+
+The venv lives at `/app/.venv` rather than nixpacks' `/opt/venv`: builds run with the app at
+`/app`, and the runtime binds the image's app tree at `/app` too, so the absolute paths inside
+the venv stay valid. `/app/.venv/bin` comes first on the sandbox's PATH.
+
+Start: Django (manage.py and a django dependency) → `python manage.py migrate && gunicorn
+<WSGI module>`; a main.py that runs itself (`__main__`) → `python main.py`, as nixpacks; a
+FastAPI or Flask `app` object in main.py/app.py with no `__main__` block → uvicorn / gunicorn
+on `$PORT` (nixpacks would start a script that exits at once); else a pyproject module.
 """
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from slipway.builder.providers.base import ProviderPlan
+from slipway.builder.providers.base import (
+    ProviderPlan,
+    config_var,
+    glob_files,
+    has,
+    present,
+    read_text,
+)
 
-_MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "main.py", "app.py")
 VENV = "/app/.venv"
+PIP_CACHE = "/root/.cache/pip"
+_CREATE = f"python -m venv --copies {VENV} && . {VENV}/bin/activate"
+_INSTALLS = {
+    "requirements": f"{_CREATE} && pip install -r requirements.txt",
+    "setuptools": f"{_CREATE} && pip install --upgrade build setuptools && pip install .",
+    "poetry": f"{_CREATE} && pip install poetry==$NIXPACKS_POETRY_VERSION"
+    " && poetry install --no-dev --no-interaction --no-ansi",
+    "pdm": f"{_CREATE} && pip install pdm==$NIXPACKS_PDM_VERSION && pdm install --prod",
+    "uv": f"{_CREATE} && pip install uv==$NIXPACKS_UV_VERSION && uv sync --no-dev --frozen",
+    "pipenv": f"{_CREATE} && PIPENV_VENV_IN_PROJECT=1 pipenv install --skip-lock",
+}
+_CACHES = {"uv": ["/root/.cache/uv"], "pdm": [PIP_CACHE, "/root/.cache/pdm"]}
+_INPUTS = {
+    "requirements": ("requirements.txt",),
+    "poetry": ("pyproject.toml", "poetry.lock"),
+    "pdm": ("pyproject.toml", "pdm.lock"),
+    "uv": ("pyproject.toml", "uv.lock", ".python-version"),
+    "pipenv": ("Pipfile", "Pipfile.lock"),
+}
+_LOCK_VARIABLES = {
+    "poetry.lock": {"NIXPACKS_POETRY_VERSION": "1.3.1"},
+    "pdm.lock": {"NIXPACKS_PDM_VERSION": "2.13.3"},
+    "uv.lock": {"NIXPACKS_UV_VERSION": "0.4.30", "UV_PROJECT_ENVIRONMENT": VENV},
+}
+VARIABLES = {
+    "PYTHONFAULTHANDLER": "1",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONHASHSEED": "random",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PIP_DEFAULT_TIMEOUT": "100",
+}
+_WSGI = re.compile(r"""WSGI_APPLICATION\s*=\s*["']([\w.]+)\.application["']""")
+
+
+def package_manager(app_dir: Path, env: Mapping[str, str]) -> str | None:
+    chosen = (config_var(env, "PYTHON_PACKAGE_MANAGER") or "auto").lower()
+    if chosen == "skip":
+        return None
+    if chosen in _INSTALLS:
+        return chosen
+    if has(app_dir, "requirements.txt"):
+        return "requirements"
+    if has(app_dir, "pyproject.toml"):
+        for lock, pm in (("poetry.lock", "poetry"), ("pdm.lock", "pdm"), ("uv.lock", "uv")):
+            if has(app_dir, lock):
+                return pm
+        return "setuptools"
+    if has(app_dir, "Pipfile"):
+        return "pipenv"
+    if has(app_dir, "setup.py"):
+        return "setuptools"
+    return None
+
+
+def uses_dep(app_dir: Path, dep: str) -> bool:
+    return any(
+        dep in read_text(app_dir / f).lower()
+        for f in ("requirements.txt", "pyproject.toml", "Pipfile")
+    )
 
 
 class PythonProvider:
@@ -22,39 +99,75 @@ class PythonProvider:
     title = "Python"
 
     def detect(self, app_dir: Path, env: Mapping[str, str]) -> bool:
-        return any((app_dir / m).is_file() for m in _MARKERS)
+        return has(app_dir, "main.py", "requirements.txt", "pyproject.toml", "Pipfile", "setup.py")
 
     def plan(self, app_dir: Path, env: Mapping[str, str]) -> ProviderPlan:
+        pm = package_manager(app_dir, env)
+        install = _INSTALLS[pm] if pm else None
+        if pm == "pipenv" and has(app_dir, "Pipfile.lock"):
+            install = f"{_CREATE} && PIPENV_VENV_IN_PROJECT=1 pipenv install --deploy"
+        variables = dict(VARIABLES)
+        for lock, extra in _LOCK_VARIABLES.items():
+            if has(app_dir, lock):
+                variables.update(extra)
+        django = has(app_dir, "manage.py") and uses_dep(app_dir, "django")
+        postgres = uses_dep(app_dir, "psycopg")
+        flags = [("django", django), ("postgres", postgres)]
+        flags += [("poetry", has(app_dir, "poetry.lock")), ("pdm", has(app_dir, "pdm.lock"))]
         return ProviderPlan(
-            packages=["python3", "gcc"],
-            install=self._install(app_dir),
-            start=self._start(app_dir),
-            variables={
-                "NIXPACKS_METADATA": "python",
-                "PYTHONUNBUFFERED": "1",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                "PIP_DEFAULT_TIMEOUT": "100",
-            },
+            packages=["python3", "gcc"] + (["pipenv"] if pm == "pipenv" else []),
+            install=[install] if install else [],
+            start=self._start(app_dir, django=django),
+            variables=variables,
+            install_cache=_CACHES.get(pm or "", [PIP_CACHE]) if pm else [],
+            install_inputs=present(app_dir, _INPUTS[pm]) if pm in _INPUTS else None,
+            metadata=[m for m, on in flags if on],
         )
 
     @staticmethod
-    def _install(app_dir: Path) -> list[str]:
-        pip = f"{VENV}/bin/pip install"
-        if (app_dir / "requirements.txt").is_file():
-            step = f"{pip} -r requirements.txt"
-        elif (app_dir / "pyproject.toml").is_file() or (app_dir / "setup.py").is_file():
-            step = f"{pip} ."
-        elif (app_dir / "Pipfile").is_file():
-            pipenv = f"{VENV}/bin/pipenv install --system"
-            return [f"python -m venv {VENV}", f"{pip} pipenv", pipenv]
-        else:
-            return []
-        return [f"python -m venv {VENV}", step]
+    def _start(app_dir: Path, *, django: bool) -> str | None:
+        if django:
+            return f"python manage.py migrate && gunicorn {_wsgi_module(app_dir)}"
+        main = read_text(app_dir / "main.py")
+        if has(app_dir, "main.py") and "__main__" in main:
+            return "python main.py"
+        web = _web_entry(app_dir)
+        if web:
+            return web
+        if has(app_dir, "main.py"):
+            return "python main.py"
+        return _pyproject_module(app_dir)
 
-    @staticmethod
-    def _start(app_dir: Path) -> str | None:
-        for script in ("main.py", "app.py"):
-            if (app_dir / script).is_file():
-                return f"python {script}"
+
+def _wsgi_module(app_dir: Path) -> str:
+    for path in glob_files(app_dir, "**/*.py"):
+        found = _WSGI.search(read_text(path))
+        if found:
+            return found.group(1)
+    return f"{app_dir.name}.wsgi"
+
+
+def _web_entry(app_dir: Path) -> str | None:
+    """uvicorn for a FastAPI `app`, gunicorn for a Flask `app`, in main.py or app.py."""
+    for module in ("main", "app"):
+        text = read_text(app_dir / f"{module}.py")
+        if re.search(r"^app\s*=\s*(fastapi\.)?FastAPI\(", text, re.M):
+            return f"uvicorn {module}:app --host 0.0.0.0 --port ${{PORT:-8000}}"
+        if re.search(r"^app\s*=\s*(flask\.)?Flask\(", text, re.M):
+            return f"gunicorn --bind 0.0.0.0:${{PORT:-8000}} {module}:app"
+    return None
+
+
+def _pyproject_module(app_dir: Path) -> str | None:
+    try:
+        project = tomllib.loads(read_text(app_dir / "pyproject.toml")).get("project", {})
+    except tomllib.TOMLDecodeError:
         return None
+    if not isinstance(project, dict):
+        return None
+    for key in ("packages", "py-modules"):
+        items = project.get(key)
+        if isinstance(items, list) and items and isinstance(items[0], str):
+            return f"python -m {items[0]}"
+    name = project.get("name")
+    return f"python -m {name}" if isinstance(name, str) and name.isidentifier() else None
