@@ -4,12 +4,18 @@ Requests are parsed once by `httptools.HttpRequestParser`; when the headers are 
 route is looked up, a target picked and an upstream connection requested, while the body keeps
 streaming in. One exchange is proxied at a time; pipelined requests queue up (with reading
 paused) and go next. After a 101 the connection becomes a raw tunnel to its upstream.
+
+Every exchange that picked a target is counted in its revision's `RevisionStats` from the
+moment its head is parsed until `_forget`, which every ending path goes through (response
+done, our own error answer, upstream lost, client gone), so `in_flight` stays exact and each
+request is measured once. Nothing on this path logs or looks anything up by name.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -22,7 +28,6 @@ from slipway.router.exchange import (
     Exchange,
     build_head,
 )
-from slipway.router.table import normalize_host
 
 if TYPE_CHECKING:
     from slipway.router.server import RouterServer
@@ -35,6 +40,7 @@ class ClientConnection(asyncio.Protocol):
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.write_paused = False  # our write buffer is full: upstreams must not read
         self._parser = httptools.HttpRequestParser(self)
         self._peer = b""
         self._url = b""
@@ -85,20 +91,18 @@ class ClientConnection(asyncio.Protocol):
         self._queue.clear()
 
     def pause_writing(self) -> None:
+        self.write_paused = True
         ex = self._active
-        if ex is not None and ex.upstream is not None and ex.upstream.transport is not None:
-            ex.upstream.transport.pause_reading()
+        if ex is not None and ex.upstream is not None:
+            ex.upstream.pause()
 
     def resume_writing(self) -> None:
+        self.write_paused = False
         ex = self._active
-        if ex is not None and ex.upstream is not None and ex.upstream.transport is not None:
-            ex.upstream.transport.resume_reading()
+        if ex is not None and ex.upstream is not None:
+            ex.upstream.resume()
 
     # ------------------------------------------------------------------ parser callbacks
-
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -107,10 +111,15 @@ class ClientConnection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        parser = self._parser
         ex = Exchange()
-        method = self._parser.get_method()
-        host = build_head(ex, method, self._url, self._headers, self._peer)
-        route = self.server.table.get(normalize_host(host))
+        ex.http10 = parser.get_http_version() == "1.0"
+        host = build_head(ex, parser.get_method(), self._url, self._headers, self._peer)
+        self._url, self._headers = b"", []
+        server = self.server
+        route = server.hosts.get(host)
+        if route is None:
+            route = server.resolve(host)
         if route is None:
             ex.error = NOT_FOUND
         else:
@@ -120,7 +129,8 @@ class ClientConnection(asyncio.Protocol):
             else:
                 ex.target = target
                 ex.backend_index = target.next_backend()
-                self.server.track(target.revision, 1)
+                ex.started = perf_counter()
+                target.stats.in_flight += 1
         self._building = ex
         if self._active is None:
             self._activate(ex)
@@ -186,24 +196,29 @@ class ClientConnection(asyncio.Protocol):
                 self.resume_reading("pipeline")
             self._activate(nxt)
 
-    def upstream_lost(self, ex: Exchange) -> None:
-        """The upstream connection closed or broke before the response was complete."""
+    def upstream_lost(self, ex: Exchange, *, error: bool = False) -> None:
+        """The upstream connection closed before the response was complete; `error`: it
+        counts as an upstream error (see `UpstreamConnection.connection_lost`)."""
         ex.upstream = None
         if self.closed or ex is not self._active:
             return
+        target = ex.target
+        if error and target is not None:
+            target.stats.upstream_errors += 1
         if self._tunnel is ex or ex.responded:
             # Tunnel over, or a close-delimited (or truncated) body: either way, end here.
             self._forget(ex)
             self.close()
             return
-        if not ex.retried and not ex.has_body and ex.target is not None:
-            ex.retried = True  # a stale keep-alive connection: try once on a fresh one
+        if not ex.retried and not ex.has_body and target is not None:
+            ex.retried = True  # e.g. a stale keep-alive connection: once more on a fresh one
             self.server.connect(self, ex, ex.backend_index, fresh=True)
             return
         self.connect_failed(ex)
 
     def connect_failed(self, ex: Exchange) -> None:
         ex.keep_alive = ex.keep_alive and ex.complete
+        ex.status = 502
         self._give(ex, BAD_GATEWAY)
 
     # ------------------------------------------------------------------ internals
@@ -220,19 +235,25 @@ class ClientConnection(asyncio.Protocol):
         upstream = ex.upstream
         if upstream is not None:
             upstream.send(data)
+        elif ex.pending is None:
+            ex.pending = [data]
         else:
             ex.pending.append(data)
 
     def _give(self, ex: Exchange, response: bytes) -> None:
-        """Answer the active exchange ourselves."""
-        ex.pending.clear()
+        """Answer the active exchange ourselves (a canned response, no Keep-Alive header)."""
+        ex.pending = None
+        if ex.http10:
+            ex.keep_alive = False
         self.write(response)
         self.response_done(ex)
 
     def _forget(self, ex: Exchange) -> None:
-        if ex.target is not None:
-            self.server.track(ex.target.revision, -1)
+        """The one place an exchange with a target ends: in-flight count and metrics."""
+        target = ex.target
+        if target is not None:
             ex.target = None
+            target.stats.finish(ex.status, perf_counter() - ex.started)
 
     def is_active(self, ex: Exchange) -> bool:
         return ex is self._active

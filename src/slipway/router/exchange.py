@@ -38,11 +38,14 @@ class Exchange:
         "error",
         "has_body",
         "head",
+        "http10",
         "is_head",
         "keep_alive",
         "pending",
         "responded",
         "retried",
+        "started",
+        "status",
         "target",
         "upgrade",
         "upstream",
@@ -50,18 +53,17 @@ class Exchange:
 
     def __init__(self) -> None:
         self.head = b""
-        self.pending: list[bytes] = []
+        self.pending: list[bytes] | None = None
         self.complete = False  # the whole request was received
-        self.chunked = False
-        self.has_body = False
-        self.is_head = False
-        self.upgrade = False
+        self.chunked = self.has_body = self.is_head = self.upgrade = self.http10 = False
         self.keep_alive = True  # the client's wish
         self.error: bytes | None = None  # a canned response to give instead of proxying
         self.target: CompiledTarget | None = None
         self.backend_index = 0
         self.retried = False
         self.responded = False  # response bytes reached the client
+        self.status = 0  # the response's status code, once its head is known
+        self.started = 0.0  # perf_counter() when the request head was parsed
         self.upstream: UpstreamConnection | None = None
 
 
@@ -69,7 +71,8 @@ def build_head(
     ex: Exchange, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], peer: bytes
 ) -> bytes | None:
     """Set `ex.head` (the upstream request head) and its framing flags; return the client's
-    Host header value (None when absent) for the route lookup."""
+    Host header value (None when absent) for the route lookup. The upstream request is always
+    HTTP/1.1 (keep-alive pool); an HTTP/1.0 client cannot upgrade."""
     host: bytes | None = None
     xff = b""
     upgrade_value = b""
@@ -94,7 +97,7 @@ def build_head(
         elif lname == b"content-length":
             ex.has_body = value.strip() not in (b"0", b"")
         parts += (name, b": ", value, b"\r\n")
-    if upgrade_value and b"upgrade" in connection:
+    if upgrade_value and b"upgrade" in connection and not ex.http10:
         ex.upgrade = True
         parts += (b"Connection: Upgrade\r\nUpgrade: ", upgrade_value, b"\r\n")
     parts += (b"X-Forwarded-For: ", xff, peer, b"\r\nX-Forwarded-Proto: http\r\n")

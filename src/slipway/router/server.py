@@ -2,7 +2,11 @@
 
 The route table is an immutable-by-convention dict host → `CompiledRoute`; `set_routes` and
 `remove_app` build a new dict and assign it, so a request that already picked its target is
-never affected, and lookups need no lock. Connections to backends are pooled per address.
+never affected, and lookups need no lock. Requests are looked up by their raw Host header
+bytes in `hosts`, a bounded cache in front of the table (normalising a host costs more than
+the rest of the lookup); it is emptied whenever the table changes. Connections to backends
+are pooled per address. Per-revision counters live in `RevisionStats` objects that outlive
+route changes; `start` registers a Prometheus collector over them and `close` removes it.
 Run it on uvloop where available (`loop_factory()` gives the right loop); it works on the
 default asyncio loop too.
 """
@@ -13,13 +17,18 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 
+from prometheus_client import REGISTRY
+from prometheus_client.registry import CollectorRegistry
+
 from slipway.domain.routes import Route
 from slipway.router.client import ClientConnection
 from slipway.router.exchange import Exchange
-from slipway.router.table import CompiledRoute, compile_routes
+from slipway.router.metrics import RevisionStats, RouterCollector
+from slipway.router.table import CompiledRoute, compile_routes, normalize_host
 from slipway.router.upstream import Pool, UpstreamConnection
 
 CONNECT_TIMEOUT = 5.0
+MAX_CACHED_HOSTS = 4096
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -34,19 +43,22 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 class RouterServer:
     """Implements `slipway.ports.Router`, and serves the data plane."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, registry: CollectorRegistry | None = REGISTRY) -> None:
         self.table: dict[str, CompiledRoute] = {}
+        self.hosts: dict[bytes | None, CompiledRoute] = {}
         self.connections: set[ClientConnection] = set()
         self.pool = Pool()
+        self.stats: dict[str, RevisionStats] = {}
         self._app_hosts: dict[str, frozenset[str]] = {}
-        self._in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._registry = registry
+        self._collector: RouterCollector | None = None
 
     # ------------------------------------------------------------------ Router
 
     def set_routes(self, app_id: str, routes: Sequence[Route]) -> None:
-        compiled = compile_routes(app_id, routes)
+        compiled = compile_routes(app_id, routes, self._stats_for)
         table = {
             host: route
             for host, route in self.table.items()
@@ -55,14 +67,26 @@ class RouterServer:
         table.update(compiled)
         self._app_hosts[app_id] = frozenset(compiled)
         self.table = table
+        self.hosts = {}
 
     def remove_app(self, app_id: str) -> None:
         hosts = self._app_hosts.pop(app_id, frozenset())
         self.table = {h: r for h, r in self.table.items() if h not in hosts}
+        self.hosts = {}
 
-    def in_flight(self, revision: str) -> int:
+    def in_flight(self, revision_key: str) -> int:
         """Requests of that revision being proxied right now (for draining)."""
-        return self._in_flight.get(revision, 0)
+        stats = self.stats.get(revision_key)
+        return stats.in_flight if stats is not None else 0
+
+    def resolve(self, raw_host: bytes | None) -> CompiledRoute | None:
+        """The route for a raw Host header value (port, case and all), cached."""
+        route = self.table.get(normalize_host(raw_host))
+        if route is not None:
+            if len(self.hosts) >= MAX_CACHED_HOSTS:
+                self.hosts = {}
+            self.hosts[raw_host] = route
+        return route
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -71,6 +95,9 @@ class RouterServer:
         self._server = await loop.create_server(
             lambda: ClientConnection(self), host, port, reuse_address=True, backlog=1024
         )
+        if self._registry is not None and self._collector is None:
+            self._collector = RouterCollector(self.stats)
+            self._registry.register(self._collector)
 
     @property
     def port(self) -> int:
@@ -79,6 +106,9 @@ class RouterServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        if self._collector is not None and self._registry is not None:
+            self._registry.unregister(self._collector)
+            self._collector = None
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -95,8 +125,11 @@ class RouterServer:
 
     # ------------------------------------------------------------------ for the protocols
 
-    def track(self, revision: str, delta: int) -> None:
-        self._in_flight[revision] = self._in_flight.get(revision, 0) + delta
+    def _stats_for(self, revision_key: str) -> RevisionStats:
+        stats = self.stats.get(revision_key)
+        if stats is None:
+            stats = self.stats[revision_key] = RevisionStats(revision_key)
+        return stats
 
     def connect(self, client: ClientConnection, ex: Exchange, index: int, *, fresh: bool) -> None:
         """Attach an upstream connection to `ex`: a pooled one at once, else a new one."""
@@ -124,6 +157,7 @@ class RouterServer:
                 CONNECT_TIMEOUT,
             )
         except (OSError, TimeoutError):
+            target.stats.upstream_errors += 1
             if client.closed or not client.is_active(ex):
                 return
             if not ex.retried and len(target.backends) > 1:

@@ -1,11 +1,14 @@
 """Connections to backends, and the per-backend pool of idle keep-alive ones.
 
 An `UpstreamConnection` carries one exchange at a time. Response bytes are written to the
-client exactly as they arrive; the `HttpResponseParser` only finds where the response ends
-(and whether the connection may be reused), so a body is never copied or re-framed. A 101
-answer turns the connection into a tunnel that splices bytes both ways. Flow control goes
-both ways too: a full upstream write buffer pauses reading from the client, and a full client
-write buffer pauses reading from the upstream.
+client exactly as they arrive; the connection's one `HttpResponseParser` (reused from response
+to response) only finds the status and where the response ends (and whether the connection
+may be reused), so a body is never copied or re-framed. The exception is an HTTP/1.0 client,
+whose responses are re-framed by `http10.Http10Response`. A 101 answer turns the connection
+into a tunnel that splices bytes both ways. Flow control goes both ways too: a full upstream
+write buffer pauses reading from the client, and a full client write buffer pauses reading
+from the upstream. The idle pool is large enough for every connection a busy client side can
+have in flight, so steady load never reconnects.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from slipway.router.http10 import Http10Response
 from slipway.router.table import Address
 
 if TYPE_CHECKING:
     from slipway.router.client import ClientConnection
     from slipway.router.exchange import Exchange
 
-MAX_IDLE_PER_BACKEND = 32
-_INTERIM = frozenset({100, 101, 102, 103})
+MAX_IDLE_PER_BACKEND = 256
 
 
 class Pool:
@@ -68,27 +71,42 @@ class UpstreamConnection(asyncio.Protocol):
         self.tunnel = False
         self._ex: Exchange | None = None
         self._client: ClientConnection | None = None
-        self._parser: httptools.HttpResponseParser | None = None
+        self._parser = httptools.HttpResponseParser(self)  # one per connection, reused
+        self._http10: Http10Response | None = None
         self._done = False
         self._keep_alive = False
+        self._paused = False  # reading paused because the client cannot take more
 
     # ------------------------------------------------------------------ our side
 
     def attach(self, ex: Exchange, client: ClientConnection) -> None:
         """Send the exchange's head and whatever body arrived so far."""
         assert self.transport is not None
-        self._ex, self._client, self._done, self._keep_alive = ex, client, False, False
-        self._parser = httptools.HttpResponseParser(self)
+        self._ex, self._client, self._done = ex, client, False
+        self._http10 = Http10Response(ex, client) if ex.http10 else None
         ex.upstream = self
-        if ex.pending:
-            self.transport.writelines([ex.head, *ex.pending])
-            ex.pending.clear()
+        if client.write_paused:
+            self.pause()
+        pending = ex.pending
+        if pending:
+            self.transport.writelines([ex.head, *pending])
+            ex.pending = None
         else:
             self.transport.write(ex.head)
 
     def send(self, data: bytes) -> None:
         if self.transport is not None:
             self.transport.write(data)
+
+    def pause(self) -> None:
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self._paused and self.transport is not None and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
 
     def close(self) -> None:
         self.closed = True
@@ -97,7 +115,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         self.closed = True
-        self._ex = self._client = None
+        self._ex = self._client = self._http10 = None
         if self.transport is not None:
             self.transport.abort()
 
@@ -111,20 +129,29 @@ class UpstreamConnection(asyncio.Protocol):
         if client is None or ex is None:
             self.abort()  # bytes nobody asked for: the connection is out of step
             return
-        client.write(data)
-        ex.responded = True
         if self.tunnel:
+            client.write(data)
             return
+        rewriter = self._http10
         try:
-            self._parser.feed_data(data)  # type: ignore[union-attr]
+            if rewriter is None:
+                client.write(data)  # spliced as they come: the parser only finds the end
+                ex.responded = True
+                self._parser.feed_data(data)
+            else:
+                rewriter.feed(data)
         except httptools.HttpParserUpgrade:
-            self.tunnel = True
-            client.start_tunnel(ex)
+            if rewriter is None:
+                self.tunnel = True
+                client.start_tunnel(ex)
+                return
+            self._fail(ex, client)  # an upgrade nobody could have asked for
             return
         except httptools.HttpParserError:
-            self.abort()
-            client.upstream_lost(ex)
+            self._fail(ex, client)
             return
+        if rewriter is not None and rewriter.done:
+            self._done, self._keep_alive = True, rewriter.keep_alive
         if self._done:
             self._finish(ex, client)
 
@@ -132,9 +159,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = True
         self.pool.discard(self)
         client, ex = self._client, self._ex
-        self._ex = self._client = None
+        self._ex = self._client = self._http10 = None
         if client is not None and ex is not None:
-            client.upstream_lost(ex)
+            # A reused connection closed before answering is keep-alive's normal race, and a
+            # close after response bytes is how close-delimited bodies end: neither is an error.
+            client.upstream_lost(ex, error=not self.reused and not ex.responded)
 
     def pause_writing(self) -> None:
         if self._client is not None:
@@ -148,25 +177,34 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         ex = self._ex
-        parser = self._parser
-        if ex is not None and ex.is_head and parser is not None and parser.get_status_code() >= 200:
-            self._done = True
-            self._keep_alive = parser.should_keep_alive()
+        status = self._parser.get_status_code()
+        if ex is not None and status >= 200:
+            ex.status = status
+            if ex.is_head:  # no body follows, whatever Content-Length says
+                self._done = True
+                self._keep_alive = self._parser.should_keep_alive()
 
     def on_message_complete(self) -> None:
         parser = self._parser
-        if parser is not None and parser.get_status_code() not in _INTERIM:
+        if parser.get_status_code() >= 200:  # interim answers (100 Continue) are not the end
             self._done = True
             self._keep_alive = parser.should_keep_alive()  # it resets once the call returns
 
     # ------------------------------------------------------------------ internals
 
+    def _fail(self, ex: Exchange, client: ClientConnection) -> None:
+        self.abort()
+        client.upstream_lost(ex, error=True)
+
     def _finish(self, ex: Exchange, client: ClientConnection) -> None:
         reusable = ex.complete and self._keep_alive
-        self._ex = self._client = None
+        self._ex = self._client = self._http10 = None
         ex.upstream = None
         if reusable:
+            if ex.is_head:  # the parser still expects the body a HEAD response never has
+                self._parser = httptools.HttpResponseParser(self)
             self.reused = True
+            self.resume()  # the next exchange on it starts with no backlog
             self.pool.put(self)
         else:
             self.close()

@@ -53,11 +53,23 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"until-close " * 1000)
             self.close_connection = True
+        elif path.startswith("/status/"):
+            self._send(b"status", int(path.rsplit("/", 1)[1]))
+        elif path == "/reset":
+            self.close_connection = True  # hang up without an answer
+        elif path.startswith("/sleep/"):
+            time.sleep(float(path.rsplit("/", 1)[1]))
+            self._send(b"slept")
         elif path == "/slow":
             time.sleep(1.0)
             self._send(f"slow {self.server.name}".encode())
         else:
             self._send(self.server.name.encode())
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1234")  # the length a GET would have
+        self.end_headers()
 
     def do_POST(self) -> None:
         body = self._read_body()
