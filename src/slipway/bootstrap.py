@@ -19,15 +19,19 @@ from pathlib import Path
 import uvicorn
 
 from slipway.api import create_app
+from slipway.api.connections import HEAD_TIMEOUT_SECONDS, HeaderLimit, with_head_timeout
+from slipway.api.limits import ApiLimits
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
 from slipway.router import RouterServer
 from slipway.runtime.local import LocalRuntime
+from slipway.runtime.local.logs import AppLogFiles
 from slipway.services.pipeline import Worker, fail_interrupted
 from slipway.services.platform import Platform, Settings
 from slipway.services.reconcile import restore_all
 from slipway.services.routing import RouteSyncer
 from slipway.store import SqlStore
+from slipway.store.sealing import KEY_ENV, load_cipher
 
 log = logging.getLogger("slipway")
 
@@ -43,7 +47,7 @@ class Config:
     database_url: str | None = None
     registry: str = "local"
     health_timeout_seconds: float = 60.0
-    drain_seconds: float = 5.0
+    drain_seconds: float = 30.0
 
     @property
     def db_url(self) -> str:
@@ -60,25 +64,32 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
         "allow_local_git": env.get("SLIPWAY_ALLOW_LOCAL_GIT", "") == "1",
         "registry": env.get("SLIPWAY_REGISTRY_NAME", "local"),
         "health_timeout_seconds": float(env.get("SLIPWAY_HEALTH_TIMEOUT", "60")),
-        "drain_seconds": float(env.get("SLIPWAY_DRAIN_SECONDS", "5")),
+        "drain_seconds": float(env.get("SLIPWAY_DRAIN_SECONDS", "30")),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
 
 
 def open_store(config: Config) -> SqlStore:
+    """The store, sealing env values with `SLIPWAY_SECRET_KEY` or else the data directory's
+    0600 key file (outside the database; no sandboxed app sees the data directory)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlStore(config.db_url)
+    cipher = load_cipher(
+        setting=os.environ.get(KEY_ENV) or None, key_file=config.data_dir / "secret.key"
+    )
+    return SqlStore(config.db_url, cipher=cipher)
 
 
-def build_platform(config: Config, store: SqlStore, router: RouterServer) -> Platform:
+def build_platform(
+    config: Config, store: SqlStore, router: RouterServer, *, app_logs: AppLogFiles | None = None
+) -> Platform:
     data = config.data_dir.resolve()
     source = GitSource(data / "git", allow_local=config.allow_local_git)
     return Platform(
         store=store,
         source=source,
         builder=LocalBuilder(data, source, registry=config.registry),
-        runtime=LocalRuntime(host="127.0.0.1"),
+        runtime=LocalRuntime(host="127.0.0.1", app_logs=app_logs),
         router=router,
         settings=Settings(
             base_domain=config.base_domain,
@@ -98,11 +109,37 @@ class _Server(uvicorn.Server):
         yield
 
 
+def api_server_config(
+    app: object,
+    *,
+    host: str,
+    port: int,
+    limits: ApiLimits,
+    head_timeout: float = HEAD_TIMEOUT_SECONDS,
+) -> uvicorn.Config:
+    """uvicorn's settings for the API, with the request limits that only the server can
+    enforce (`tests/security/test_socket_limits.py` serves with exactly these). h11 enforces
+    the header size limit (httptools has none), and `HeadDeadlineH11` the slow-head one."""
+    return uvicorn.Config(
+        HeaderLimit(app, max_bytes=limits.max_header_bytes),  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        http=with_head_timeout(head_timeout),
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        ws_max_size=limits.max_ws_frame_bytes,
+        timeout_keep_alive=int(limits.keep_alive_seconds),
+        limit_concurrency=limits.max_connections,
+    )
+
+
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     store = open_store(config)
     await store.migrate()
     router = RouterServer()
-    platform = build_platform(config, store, router)
+    app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
+    platform = build_platform(config, store, router, app_logs=app_logs)
     syncer = RouteSyncer(platform)
     syncer.attach()
     worker = Worker(platform)
@@ -110,15 +147,14 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    api = _Server(
-        uvicorn.Config(
-            create_app(platform),
-            host=config.host,
-            port=config.api_port,
-            log_level="warning",
-            lifespan="off",
-        )
+    limits = ApiLimits.from_env()
+    app = create_app(
+        platform,
+        limits=limits,
+        app_logs=app_logs,
+        metrics_token=os.environ.get("SLIPWAY_METRICS_TOKEN") or None,
     )
+    api = _Server(api_server_config(app, host=config.host, port=config.api_port, limits=limits))
     tasks: list[asyncio.Task[None]] = []
     try:
         await router.start(config.host, config.router_port)
@@ -152,3 +188,4 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         await platform.runtime.close()
         await router.close()
         await store.close()
+        app_logs.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from slipway.domain.models import (
@@ -16,8 +17,10 @@ from slipway.domain.models import (
     App,
     Commit,
     Deployment,
+    IdempotencyRecord,
     Image,
     Revision,
+    StoredResponse,
     TrafficSplit,
     Workspace,
 )
@@ -88,6 +91,18 @@ class LogRepo(Protocol):
     async def list(self, deployment_id: str, *, since: int = 0) -> list[str]: ...
 
 
+class IdempotencyRepo(Protocol):
+    async def claim(
+        self, record: IdempotencyRecord, *, expired_before: datetime
+    ) -> IdempotencyRecord | None:
+        """Store `record` (no response yet) unless its key is taken: then the stored record.
+        Records created before `expired_before` count as absent and are removed."""
+        ...
+
+    async def complete(self, key: str, response: StoredResponse) -> None: ...
+    async def release(self, key: str) -> None: ...  # the first request failed: forget it
+
+
 class ScopedStore(Protocol):
     workspace_id: str
     api_keys: ApiKeyRepo
@@ -96,6 +111,7 @@ class ScopedStore(Protocol):
     revisions: RevisionRepo
     traffic: TrafficRepo
     logs: LogRepo
+    idempotency: IdempotencyRepo
 
 
 class Store(Protocol):
@@ -181,7 +197,49 @@ class Runtime(Protocol):
         """Call `callback(key)` whenever the set of ready replicas of a revision changes."""
         ...
 
+    def set_drain_gate(self, gate: Callable[[str], Awaitable[None]]) -> None:
+        """Before stopping replicas that `scale` took out of a revision (already not ready),
+        await `gate(key)`: the services take them out of the routes and wait for their
+        in-flight requests. Without a gate the runtime waits a fixed short time."""
+        ...
+
+    async def run_once(
+        self, spec: RevisionSpec, command: str, *, log: LogSink, timeout: float
+    ) -> int:
+        """Run `command` once in the revision's sandbox (its image at /app, its env), every
+        output line to `log`; returns the exit status. DeployFailed when it outlives
+        `timeout`; cancelling the caller kills its whole process tree."""
+        ...
+
     async def close(self) -> None: ...  # stops every replica it started
+
+
+@dataclass(frozen=True)
+class AppLogLine:
+    """One output line of one replica of an app."""
+
+    seq: int  # per app, increasing: the cursor for `since`
+    timestamp: float  # Unix seconds
+    revision: str
+    replica: str
+    stream: str  # "stdout" or "stderr"
+    line: str
+
+
+class RuntimeLogs(Protocol):
+    """Replica output of every app, kept on disk within a bound per app."""
+
+    def read(
+        self, workspace_id: str, app_id: str, *, since: int | None, limit: int, revision: str | None
+    ) -> list[AppLogLine]:
+        """With `since`, the first `limit` lines from that seq; without, the last `limit`."""
+        ...
+
+    def next_seq(self, workspace_id: str, app_id: str) -> int: ...
+
+    async def wait(self, workspace_id: str, app_id: str, timeout: float) -> None:
+        """Return at the app's next line, or after `timeout` seconds."""
+        ...
 
 
 # --------------------------------------------------------------------------- router

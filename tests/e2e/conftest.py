@@ -62,7 +62,7 @@ class Platform:
 def platform(tmp_path: Path) -> Iterator[Platform]:
     api_port, router_port = free_port(), free_port()
     data_dir = tmp_path / "data"
-    env = {**os.environ, "SLIPWAY_HEALTH_TIMEOUT": "15", "SLIPWAY_DRAIN_SECONDS": "0.5"}
+    env = {**os.environ, "SLIPWAY_HEALTH_TIMEOUT": "15"}
     log = (tmp_path / "slipway.log").open("wb")
     proc = subprocess.Popen(
         [

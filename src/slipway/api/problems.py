@@ -35,7 +35,9 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Content too large",
     422: "Validation failed",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }

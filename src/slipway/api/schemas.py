@@ -166,6 +166,60 @@ class RuntimeStatusOut(Out):
     conditions: list[ConditionOut]
 
 
+# --------------------------------------------------------------------------- traffic
+
+
+class SplitIn(In):
+    revision_name: str
+    percent: int
+    tag: str | None = None
+
+
+class TrafficIn(In):
+    splits: list[SplitIn]
+
+
+class SplitOut(Out):
+    revision_name: str
+    percent: int
+    tag: str | None = None  # left out of the answer when None
+
+
+class TrafficOut(Out):
+    app_id: str
+    splits: list[SplitOut]
+    updated_at: Timestamp
+
+
+class PromoteOut(TrafficOut):
+    promoted_revision: str
+
+
+class RevisionOut(Out):
+    revision_name: str
+    image_ref: str
+    traffic_percent: int
+    tag: str | None
+    deployment_id: str
+    ready: int
+    total: int
+    url: str | None
+    created_at: Timestamp
+
+
+class ScaleIn(In):
+    app_id: str
+    replicas: int
+
+
+class ScaleOut(Out):
+    app_id: str
+    name: str
+    requested_replicas: int
+    current_replicas: int
+    status: str
+
+
 class Health(Out):
     status: str = "ok"
 
@@ -183,3 +237,20 @@ class Problem(Out):
     status: int
     detail: str
     errors: list[ProblemField] | None = None
+
+
+# --------------------------------------------------------------------------- runtime logs
+
+
+class AppLogLineOut(Out):
+    seq: int
+    timestamp: Timestamp
+    revision: str
+    replica: str
+    stream: str
+    line: str
+
+
+class AppLogs(Out):
+    logs: list[AppLogLineOut]
+    next: int

@@ -14,11 +14,14 @@ import typer
 from rich.console import Console
 
 from slipway import bootstrap
+from slipway.cli import apps_cmds, deploy_cmds, traffic_cmds
 from slipway.domain.errors import DeployFailed, DomainError
 
 app = typer.Typer(help="Slipway: deploy git repositories as revisions with weighted traffic.")
 workspace_app = typer.Typer(help="Manage workspaces (run on the server).")
 app.add_typer(workspace_app, name="workspace")
+for _commands in (apps_cmds, deploy_cmds, traffic_cmds):  # client commands (HTTP API)
+    _commands.register(app)
 console = Console()
 
 DataDir = Annotated[
@@ -90,15 +93,39 @@ def workspace_create(
 
 
 @app.command()
-def plan(directory: Path) -> None:
-    """Print the build plan of an app directory as JSON, in nixpacks' shape."""
+def plan(
+    directory: Path,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="KEY=VALUE of the app's environment.")
+    ] = None,
+    install_cmd: Annotated[str | None, typer.Option(help="The app's installCommand.")] = None,
+    build_cmd: Annotated[str | None, typer.Option(help="The app's buildCommand.")] = None,
+    start_cmd: Annotated[str | None, typer.Option(help="The app's startCommand.")] = None,
+) -> None:
+    """Print the build plan of an app directory as JSON, in nixpacks' shape.
+
+    NIXPACKS_* variables of this shell count as the app's environment, as `--env` does.
+    """
     from slipway.builder.plan import make_plan
 
     if not directory.is_dir():
         console.print(f"[red]error:[/red] {directory} is not a directory")
         raise typer.Exit(2)
+    app_env = {k: v for k, v in os.environ.items() if k.startswith("NIXPACKS_")}
+    for pair in env or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            console.print(f"[red]error:[/red] --env takes KEY=VALUE, not {pair!r}")
+            raise typer.Exit(2)
+        app_env[key] = value
     try:
-        plan = make_plan(directory, env=dict(os.environ))
+        plan = make_plan(
+            directory,
+            env=app_env,
+            install_cmd=install_cmd,
+            build_cmd=build_cmd,
+            start_cmd=start_cmd,
+        )
     except DeployFailed as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

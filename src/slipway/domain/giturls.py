@@ -6,13 +6,17 @@ import re
 
 from slipway.domain.errors import Invalid
 
+# No shell metacharacters anywhere (`$ ( ) ; & ' ! * ,` are legal in URLs but never needed
+# in a repository's), and a user or host never starts with '-' (ssh would read an option).
 _REMOTE = re.compile(
     r"^(https?|ssh)://"  # scheme
-    r"([A-Za-z0-9._~%!$&'()*+,;=:-]+@)?"  # optional userinfo
-    r"[A-Za-z0-9.-]+(:[0-9]{1,5})?"  # host and port
-    r"(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"  # path
+    r"([A-Za-z0-9_~%+][A-Za-z0-9._~%+-]*(:[A-Za-z0-9._~%+-]*)?@)?"  # optional userinfo
+    r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?"  # host and port
+    r"(/[A-Za-z0-9._~%+:@/-]*)?$"  # path
 )
-_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$")
+_SCP = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~/-]+$")
+# Percent-encoded control characters (%00-%1f, %7f): git would decode some of them.
+_ENCODED_CONTROL = re.compile(r"%([01][0-9a-fA-F]|7[fF])")
 _LOCAL_PATH = re.compile(r"^/[A-Za-z0-9._~/ +-]*$")
 
 
@@ -22,6 +26,8 @@ def check_git_url(field: str, value: str, *, allow_local: bool) -> str:
         raise Invalid.field(field, "must be a single line of at most 2000 characters")
     if value.startswith("-"):
         raise Invalid.field(field, "must not start with '-'")
+    if _ENCODED_CONTROL.search(value):
+        raise Invalid.field(field, "must not contain percent-encoded control characters")
     if _REMOTE.fullmatch(value) or _SCP.fullmatch(value):
         return value
     if value.startswith("file://"):

@@ -121,3 +121,23 @@ class Image:
     start_command: str
     path: str  # directory of the OCI layout on disk
     app_dir: str  # unpacked /app filesystem the runtime binds at /app
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The first answer to an idempotent POST, replayed for a repeat (CONTRACT §2)."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """An `Idempotency-Key` of a workspace: what it was used for and, once done, the answer."""
+
+    workspace_id: str
+    key: str
+    fingerprint: str  # sha256 of method, path and body
+    created_at: datetime
+    response: StoredResponse | None = None  # None while the first request still runs

@@ -94,14 +94,14 @@ def _root_directory(value: object) -> str | None:
     parts = PurePosixPath(text).parts
     if text.startswith("/") or len(text) > MAX_PATH:
         raise _Bad("must be a relative path inside the repository")
-    if any(p == ".." or not _ROOT_PART.match(p) for p in parts):
+    if any(p == ".." or not _ROOT_PART.fullmatch(p) for p in parts):
         raise _Bad("must not contain '..' or characters other than letters, digits, ._@+- ")
     return "/".join(p for p in parts if p != ".")
 
 
 def _health_check_path(value: object) -> str:
     text = _text(value)
-    if len(text) > MAX_PATH or not _HEALTH_PATH.match(text):
+    if len(text) > MAX_PATH or not _HEALTH_PATH.fullmatch(text):
         raise _Bad("must be a URL path starting with '/'")
     return text
 
@@ -125,7 +125,7 @@ def _env(value: object) -> dict[str, str]:
         raise _Bad(f"must have at most {MAX_ENV_VARS} variables")
     total = 0
     for key, item in value.items():
-        if not isinstance(key, str) or not _ENV_KEY.match(key) or len(key) > MAX_ENV_KEY:
+        if not isinstance(key, str) or not _ENV_KEY.fullmatch(key) or len(key) > MAX_ENV_KEY:
             raise _Bad("keys must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 256 characters)")
         if not isinstance(item, str) or "\x00" in item or len(item) > MAX_ENV_VALUE:
             raise _Bad(

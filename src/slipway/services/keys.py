@@ -50,7 +50,7 @@ def generate_key() -> str:
 
 def is_well_formed(key: str) -> bool:
     """Format and checksum only: no lookup."""
-    match = _KEY.match(key)
+    match = _KEY.fullmatch(key)
     if match is None:
         return False
     return hmac.compare_digest(checksum(match["secret"]), match["check"])
@@ -61,7 +61,7 @@ def hash_key(key: str) -> str:
 
 
 def check_key_name(name: str) -> str:
-    if not (1 <= len(name) <= MAX_NAME_LENGTH and _NAME.match(name)):
+    if not (1 <= len(name) <= MAX_NAME_LENGTH and _NAME.fullmatch(name)):
         raise Invalid.field(
             "name",
             f"must be 1-{MAX_NAME_LENGTH} letters, digits, spaces, '.', '_' or '-', "

@@ -6,6 +6,12 @@ router sends them traffic (CONTRACT §6). On any failure the revisions that serv
 serving: traffic moves only after the new revision is healthy. Cancelling a deployment (its
 stored status becomes `cancelled`) cancels the task that runs it, which kills the build's
 whole process tree.
+
+The order inside `Deploy` is the rollout of CONTRACT §6: image (built, or for a rollback the
+target's image found on disk) → `deploying` and a new revision → release command → replicas
+started and health-checked → traffic stored and routes applied (`reconcile_locked`, under the
+app's lock) → `succeeded`. A rollback is a `Deploy` of a deployment created at `deploying`,
+run at once by `run_deployment` rather than claimed by the worker.
 """
 
 from __future__ import annotations
@@ -22,38 +28,24 @@ from slipway.domain.models import (
     Deployment,
     Image,
     Revision,
-    TrafficSplit,
     Workspace,
     utcnow,
 )
+from slipway.domain.redact import Redactor
 from slipway.domain.states import DeploymentStatus as S
-from slipway.ports import ScopedStore
+from slipway.domain.traffic import with_deployed
+from slipway.ports import RevisionSpec
+from slipway.services.logs import BuildLog
 from slipway.services.platform import Platform
-from slipway.services.reconcile import reconcile_app, revision_spec
+from slipway.services.reconcile import reconcile_locked, revision_spec
+from slipway.services.release import run_release
 from slipway.services.routing import revision_key
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 0.5
-
-
-class BuildLog:
-    """The LogSink of one deployment: every line goes to the store and to live watchers."""
-
-    def __init__(self, platform: Platform, scoped: ScopedStore, deployment_id: str) -> None:
-        self._platform = platform
-        self._scoped = scoped
-        self._id = deployment_id
-        self._next = 0
-
-    async def start(self) -> None:
-        self._next = len(await self._scoped.logs.list(self._id))
-
-    async def __call__(self, line: str) -> None:
-        index, self._next = self._next, self._next + 1
-        await self._scoped.logs.append(self._id, index, [line])
-        self._platform.logs.publish(self._id, index, [line])
+NO_TRAFFIC_TAG = "candidate"  # a `noTraffic` revision's tag, so it is reachable (decisions.md)
 
 
 class Worker:
@@ -103,30 +95,36 @@ class Worker:
             return None
 
     async def _run_one(self, dep: Deployment) -> None:
-        scoped = self._platform.store.scoped(dep.workspace_id)
-        job = asyncio.get_running_loop().create_task(Deploy(self._platform, dep).run())
-        try:
-            while not job.done():
-                await asyncio.wait({job}, timeout=CANCEL_CHECK_SECONDS)
-                current = await scoped.deployments.get(dep.id)
-                if current is None or current.status == S.CANCELLED:
-                    job.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await job
-        except asyncio.CancelledError:  # the worker itself is stopping
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
-            raise
-        except Exception:
-            log.exception("deployment %s: worker error", dep.id)
-        finally:
-            self._platform.logs.close(dep.id)
+        await run_deployment(self._platform, dep)
 
     async def close(self) -> None:
         for task in list(self._running.values()):
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+async def run_deployment(platform: Platform, dep: Deployment) -> None:
+    """Run one deployment, cancelling it as soon as its stored status becomes `cancelled`."""
+    scoped = platform.store.scoped(dep.workspace_id)
+    job = asyncio.get_running_loop().create_task(Deploy(platform, dep).run())
+    try:
+        while not job.done():
+            await asyncio.wait({job}, timeout=CANCEL_CHECK_SECONDS)
+            current = await scoped.deployments.get(dep.id)
+            if current is None or current.status == S.CANCELLED:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+    except asyncio.CancelledError:  # the worker (or the platform) is stopping
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        raise
+    except Exception:
+        log.exception("deployment %s: worker error", dep.id)
+    finally:
+        platform.logs.close(dep.id)
+        platform.wake.set()  # the next deployment of that app may now run
 
 
 class Deploy:
@@ -138,15 +136,22 @@ class Deploy:
         self.scoped = platform.store.scoped(dep.workspace_id)
         self.log = BuildLog(platform, self.scoped, dep.id)
         self.revision: Revision | None = None
+        self.source: Revision | None = None  # a rollback's target revision
 
     async def run(self) -> None:
         await self.log.start()
         try:
             workspace, app = await self._load()
+            self.log.redact = Redactor.for_env(app.env)  # build and release output, errors
             image = await self._image(workspace, app)
             await self._deploying(image)
             self.revision = await self._create_revision(app, image)
-            await self._roll_out(workspace, app, self.revision)
+            self.log.redact = Redactor.for_env(app.env, self.revision.env)
+            spec = await revision_spec(self.platform, self.revision)
+            if spec is None:
+                raise DeployFailed("the built image could not be found on disk.")
+            await run_release(self.platform, spec, app.release_command, log=self.log)
+            await self._roll_out(workspace, app, spec)
         except asyncio.CancelledError:
             await self._clean_up_after_failure()
             raise
@@ -168,6 +173,7 @@ class Deploy:
             source = await self.scoped.deployments.get(self.dep.rolled_back_from)
             rev = await self.scoped.revisions.get_for_deployment(source.id) if source else None
             image = await self.platform.builder.find_image(rev.image_digest) if rev else None
+            self.source = rev
             if image is None:
                 raise DeployFailed("the image of the deployment to roll back to is gone.")
             return image
@@ -189,6 +195,9 @@ class Deploy:
         self.dep = moved
 
     async def _create_revision(self, app: App, image: Image) -> Revision:
+        """The new revision freezes the app's settings; a rollback's freezes the target's
+        (its start command, env and health check: the old version exactly as it ran)."""
+        settings = self.source
         rev = await self.scoped.revisions.create(
             Revision(
                 workspace_id=app.workspace_id,
@@ -198,9 +207,11 @@ class Deploy:
                 deployment_id=self.dep.id,
                 image_ref=image.ref,
                 image_digest=image.digest,
-                start_command=app.start_command or image.start_command,
-                env=dict(app.env),
-                health_check_path=app.health_check_path,
+                start_command=settings.start_command
+                if settings
+                else app.start_command or image.start_command,
+                env=dict(settings.env if settings else app.env),
+                health_check_path=settings.health_check_path if settings else app.health_check_path,
                 created_at=utcnow(),
             )
         )
@@ -209,35 +220,45 @@ class Deploy:
         await self.log(f"[deploy] Created revision {rev.name}")
         return rev
 
-    async def _roll_out(self, workspace: Workspace, app: App, rev: Revision) -> None:
-        spec = await revision_spec(self.platform, rev)
-        if spec is None:
-            raise DeployFailed("the built image could not be found on disk.")
+    async def _roll_out(self, workspace: Workspace, app: App, spec: RevisionSpec) -> None:
+        name = spec.revision
         replicas = max(app.replicas, 1)
-        await self.log(f"[deploy] Starting {replicas} replica(s) of {rev.name}")
-        await self.platform.runtime.scale(spec, replicas)
-        timeout = self.platform.settings.health_timeout_seconds
-        await self.platform.runtime.wait_ready(spec.key, replicas, timeout=timeout)
-        await self.log(f"[deploy] {rev.name} is healthy")
-        if not self.dep.no_traffic:
-            await self._take_traffic(app, rev)
+        await self.log(f"[deploy] Starting {replicas} replica(s) of {name}")
+        self.platform.launching.add(spec.key)  # reconcile must not retire it meanwhile
+        try:
+            await self.platform.runtime.scale(spec, replicas)
+            timeout = self.platform.settings.health_timeout_seconds
+            await self.platform.runtime.wait_ready(spec.key, replicas, timeout=timeout)
+            await self.log(f"[deploy] {name} is healthy")
+            await self._take_traffic(workspace, app, spec)
+        finally:
+            self.platform.launching.discard(spec.key)
         done = replace(self.dep, status=S.SUCCEEDED, finished_at=utcnow())
         if not await self.scoped.deployments.update(done, expect=frozenset({S.DEPLOYING})):
             raise asyncio.CancelledError
         self.dep = done
-        current = await self.scoped.apps.get(app.id)
-        await reconcile_app(self.platform, workspace, current or app)
-        await self.log(f"[deploy] Deployment succeeded: {rev.name} is serving")
+        await self.log(f"[deploy] Deployment succeeded: {name} is serving")
 
-    async def _take_traffic(self, app: App, rev: Revision) -> None:
-        """100% to the new revision; tagged revisions keep their tags at 0%."""
-        old = await self.scoped.traffic.get(app.id)
-        kept = [TrafficSplit(s.revision_name, 0, s.tag) for s in old if s.tag]
-        kept = [s for s in kept if s.revision_name != rev.name]
-        await self.scoped.traffic.set(app.id, [TrafficSplit(rev.name, 100), *kept])
-        await self.log(f"[deploy] Routing 100% of traffic to {rev.name}")
+    async def _take_traffic(self, workspace: Workspace, app: App, spec: RevisionSpec) -> None:
+        """100% to the new revision, other tagged revisions kept at 0%; or, for `noTraffic`,
+        percents unchanged and the new revision at 0% under the `candidate` tag. The routes
+        are applied before the deployment is called `succeeded`."""
+        take = not self.dep.no_traffic
+        async with self.platform.app_lock(app.id):
+            old = await self.scoped.traffic.get(app.id)
+            tag = None if take else NO_TRAFFIC_TAG
+            new = with_deployed(old, spec.revision, take_traffic=take, tag=tag)
+            await self.scoped.traffic.set(app.id, new)
+            self.platform.launching.discard(spec.key)  # from now on traffic decides
+            current = await self.scoped.apps.get(app.id)
+            await reconcile_locked(self.platform, workspace, current or app)
+        if take:
+            await self.log(f"[deploy] Routing 100% of traffic to {spec.revision}")
+        else:
+            await self.log(f"[deploy] No traffic moved; {spec.revision} is tagged {tag}")
 
     async def _fail(self, error: str) -> None:
+        error = self.log.redact(error)
         await self.log(f"[deploy] Deployment failed: {error}")
         failed = replace(self.dep, status=S.FAILED, error=error, finished_at=utcnow())
         await self.scoped.deployments.update(failed, expect=frozenset({S.BUILDING, S.DEPLOYING}))

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slipway.ports import Builder, Router, Runtime, Source, Store
+from slipway.services.draining import Retirements
 from slipway.services.loghub import LogHub
+from slipway.services.transitions import Transitions
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,8 @@ class Settings:
     router_scheme: str = "http"
     allow_local_git: bool = False
     health_timeout_seconds: float = 60.0
-    drain_seconds: float = 30.0
+    drain_seconds: float = 30.0  # the longest wait for a drained revision's in-flight requests
+    release_timeout_seconds: float = 600.0
 
 
 @dataclass
@@ -33,6 +36,11 @@ class Platform:
     # Set when a deployment is queued or cancelled, so the worker looks at once instead of
     # at its next poll. The worker never relies on it: it also polls the store.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Revisions being drained and stopped; revisions a deployment is rolling out right now
+    # (reconcile must not retire them before they take traffic); condition times.
+    retirements: Retirements = field(default_factory=Retirements)
+    launching: set[str] = field(default_factory=set)
+    transitions: Transitions = field(default_factory=Transitions)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _app_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -50,6 +58,7 @@ class Platform:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.retirements.close()
 
     def app_url(self, app_name: str, workspace_name: str) -> str:
         s = self.settings

@@ -1,6 +1,12 @@
 """Route tables: the store's traffic splits plus the runtime's ready replicas, pushed to the
 router. Level-triggered: `sync_routes` rebuilds an app's whole table every time, so it does
-not matter which change (deploy, traffic, replica crash) asked for it."""
+not matter which change (deploy, traffic, replica crash) asked for it.
+
+`RouteSyncer` is also the runtime's drain gate: replicas a scale-down takes away are first
+marked not ready, the gate rebuilds the app's routes without them at once and waits until the
+router has no request of that revision in flight (`slipway.services.draining`), and only then
+does the runtime stop them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from collections.abc import Sequence
 from slipway.domain.models import App, TrafficSplit, Workspace
 from slipway.domain.routes import Route, Target, app_host, tag_host
 from slipway.ports import Runtime
+from slipway.services.draining import wait_drained
 from slipway.services.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -70,6 +77,16 @@ class RouteSyncer:
 
     def attach(self) -> None:
         self._platform.runtime.on_change(self.replicas_changed)
+        self._platform.runtime.set_drain_gate(self.drain_gate)
+
+    async def drain_gate(self, key: str) -> None:
+        """Routes without the replicas being removed from revision `key`, then no request of
+        it in flight (or the drain limit), then the runtime may stop them."""
+        workspace_id, app_id, _ = key.split("/", 2)
+        await self._sync(workspace_id, app_id)
+        limit = self._platform.settings.drain_seconds
+        if not await wait_drained(self._platform.router, key, timeout=limit):
+            log.warning("%s still had requests in flight after %gs; scaling down", key, limit)
 
     def replicas_changed(self, key: str) -> None:
         workspace_id, app_id, _ = key.split("/", 2)

@@ -13,9 +13,11 @@ Phase (CONTRACT §5), decided in this order:
 
 Conditions: `Available` is "True" exactly when the phase is `Running`. `Progressing` is "True"
 while the deployment moves through the pipeline and once it has succeeded (as Kubernetes'
-`NewReplicaSetAvailable`), "False" when it failed or was cancelled. `lastTransitionTime` is
-derived from the deployment's timestamps (`finishedAt` once terminal, else `startedAt`, else
-`createdAt`); recording the real transitions of replicas is left to a later change.
+`NewReplicaSetAvailable`), "False" when it failed or was cancelled. `lastTransitionTime`
+moves only when a condition's status flips: `Transitions` (in memory, per deployment)
+remembers since when each condition has shown its status; a condition seen for the first time
+takes its time from the deployment's timestamps (`finishedAt` once terminal, else
+`startedAt`, else `createdAt`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from slipway.domain.replicas import share_replicas
 from slipway.domain.states import DeploymentStatus as S
 from slipway.ports import ReplicaStatus, Runtime
 from slipway.services.routing import revision_key
+from slipway.services.transitions import Transitions
 
 
 @dataclass(frozen=True)
@@ -104,16 +107,27 @@ def _changed_at(dep: Deployment) -> datetime:
 
 
 def describe(
-    runtime: Runtime, dep: Deployment, app: App, splits: Sequence[TrafficSplit]
+    runtime: Runtime,
+    dep: Deployment,
+    app: App,
+    splits: Sequence[TrafficSplit],
+    *,
+    transitions: Transitions | None = None,
 ) -> RuntimeStatus:
     rs = _replicas(runtime, dep)
     phase = _phase(dep, app, splits, rs)
-    when = _changed_at(dep)
-    available = Condition("Available", *_available(phase, app, dep, rs), when)
+    since = _changed_at(dep)
+    clock = transitions or Transitions()
+
+    def condition(kind: str, status: str, reason: str, message: str) -> Condition:
+        when = clock.observe(dep.id, kind, status, since=since)
+        return Condition(kind, status, reason, message, when)
+
+    available = condition("Available", *_available(phase, app, dep, rs))
     status, reason, message = _PROGRESS[dep.status]
     if dep.status is S.FAILED and dep.error:
         message = dep.error
-    progressing = Condition("Progressing", status, reason, message, when)
+    progressing = condition("Progressing", status, reason, message)
     return RuntimeStatus(
         phase=phase, ready=rs.ready, total=rs.total, conditions=[available, progressing]
     )

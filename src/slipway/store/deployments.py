@@ -109,7 +109,7 @@ class SqlRevisionRepo(ScopedRepo):
                 stored = dataclasses.replace(
                     rev, number=number, name=revision_name(taken.name, number), env=dict(rev.env)
                 )
-                session.add(RevisionRow(**mapping.values(stored)))
+                session.add(RevisionRow(**mapping.values(stored, cipher=self._db.cipher)))
         except IntegrityError as exc:
             raise NotFound(f"deployment {rev.deployment_id!r} not found") from exc
         return stored
@@ -121,7 +121,7 @@ class SqlRevisionRepo(ScopedRepo):
             .order_by(RevisionRow.number.desc())
         )
         async with self._db.read() as session:
-            return [mapping.revision(row) for row in await session.scalars(query)]
+            return [mapping.revision(row, self._db.cipher) for row in await session.scalars(query)]
 
     async def get(self, app_id: str, name: str) -> Revision | None:
         query = select(RevisionRow).where(
@@ -131,7 +131,7 @@ class SqlRevisionRepo(ScopedRepo):
         )
         async with self._db.read() as session:
             row = await session.scalar(query)
-            return mapping.revision(row) if row else None
+            return mapping.revision(row, self._db.cipher) if row else None
 
     async def get_for_deployment(self, deployment_id: str) -> Revision | None:
         query = (
@@ -142,7 +142,7 @@ class SqlRevisionRepo(ScopedRepo):
         )
         async with self._db.read() as session:
             row = await session.scalar(query)
-            return mapping.revision(row) if row else None
+            return mapping.revision(row, self._db.cipher) if row else None
 
 
 class SqlTrafficRepo(ScopedRepo):

@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from slipway.store.sealing import EnvCipher, process_cipher
+
 _BEGIN_OPTION = "slipway_sqlite_begin"
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -71,9 +73,17 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 class Database:
-    """One engine plus session factories for reads and writes."""
+    """One engine plus session factories for reads and writes, and the cipher of env values
+    (`sealing.py`) that the repositories' mapping uses."""
 
-    def __init__(self, url: str, *, connect_args: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_args: Mapping[str, Any] | None = None,
+        cipher: EnvCipher | None = None,
+    ) -> None:
+        self.cipher = cipher or process_cipher()
         parsed = normalize_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":

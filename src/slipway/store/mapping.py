@@ -1,7 +1,8 @@
 """Rows to domain dataclasses and back. The only place that knows both shapes.
 
 The tables use the dataclasses' field names as column names, so the mapping is by name; the
-few conversions (status enum, env dict copies) are spelled out here.
+few conversions are spelled out here: the status enum, and `env`, which is sealed on the way
+in and opened on the way out (`sealing.py`), so no env value reaches the database in clear.
 """
 
 from __future__ import annotations
@@ -12,24 +13,31 @@ from typing import Any, TypeVar
 from slipway.domain.models import ApiKey, App, Deployment, Revision, Workspace
 from slipway.domain.states import DeploymentStatus
 from slipway.store.models import ApiKeyRow, AppRow, Base, DeploymentRow, RevisionRow, WorkspaceRow
+from slipway.store.sealing import EnvCipher
 
 T = TypeVar("T")
 
 
-def _copy(value: Any) -> Any:
-    """Env dicts are copied so a caller never shares one with the session or another caller."""
-    return dict(value) if isinstance(value, dict) else value
+def _from_row(cls: type[T], row: Base, cipher: EnvCipher | None = None) -> T:
+    data = {f.name: getattr(row, f.name) for f in fields(cls)}  # type: ignore[arg-type]
+    if "env" in data:
+        if cipher is None:
+            raise TypeError(f"{cls.__name__} has an env: reading it needs the cipher")
+        data["env"] = cipher.open(data["env"])
+    return cls(**data)
 
 
-def _from_row(cls: type[T], row: Base) -> T:
-    return cls(**{f.name: _copy(getattr(row, f.name)) for f in fields(cls)})  # type: ignore[arg-type]
-
-
-def values(obj: Any, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """A dataclass's fields as column values, minus `skip`."""
-    out = {f.name: _copy(getattr(obj, f.name)) for f in fields(obj) if f.name not in skip}
+def values(
+    obj: Any, *, skip: frozenset[str] = frozenset(), cipher: EnvCipher | None = None
+) -> dict[str, Any]:
+    """A dataclass's fields as column values, minus `skip`; `env` sealed with `cipher`."""
+    out = {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in skip}
     if isinstance(out.get("status"), DeploymentStatus):
         out["status"] = out["status"].value
+    if "env" in out:
+        if cipher is None:
+            raise TypeError(f"{type(obj).__name__} has an env: storing it needs the cipher")
+        out["env"] = cipher.seal(out["env"])
     return out
 
 
@@ -41,8 +49,8 @@ def api_key(row: ApiKeyRow) -> ApiKey:
     return _from_row(ApiKey, row)
 
 
-def app(row: AppRow) -> App:
-    return _from_row(App, row)
+def app(row: AppRow, cipher: EnvCipher) -> App:
+    return _from_row(App, row, cipher)
 
 
 def deployment(row: DeploymentRow) -> Deployment:
@@ -51,5 +59,5 @@ def deployment(row: DeploymentRow) -> Deployment:
     return dep
 
 
-def revision(row: RevisionRow) -> Revision:
-    return _from_row(Revision, row)
+def revision(row: RevisionRow, cipher: EnvCipher) -> Revision:
+    return _from_row(Revision, row, cipher)

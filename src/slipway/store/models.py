@@ -16,10 +16,8 @@ Design notes:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -27,6 +25,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -54,7 +53,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime()}
 
 
 class WorkspaceRow(Base):
@@ -98,7 +97,7 @@ class AppRow(Base):
     install_command: Mapped[str | None] = mapped_column(Text)
     release_command: Mapped[str | None] = mapped_column(Text)
     health_check_path: Mapped[str | None] = mapped_column(Text)
-    env: Mapped[dict[str, Any]]
+    env: Mapped[str] = mapped_column(Text)  # sealed: `enc:v1:` + Fernet token (sealing.py)
     min_replicas: Mapped[int]
     max_replicas: Mapped[int | None]
     replicas: Mapped[int]
@@ -164,7 +163,7 @@ class RevisionRow(Base):
     image_ref: Mapped[str] = mapped_column(Text)
     image_digest: Mapped[str] = mapped_column(String(80))
     start_command: Mapped[str] = mapped_column(Text)
-    env: Mapped[dict[str, Any]]
+    env: Mapped[str] = mapped_column(Text)  # sealed: `enc:v1:` + Fernet token (sealing.py)
     health_check_path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
@@ -205,3 +204,19 @@ class LogLineRow(Base):
     idx: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     workspace_id: Mapped[str] = mapped_column(ID)
     line: Mapped[str] = mapped_column(Text)
+
+
+class IdempotencyRow(Base):
+    """One `Idempotency-Key` of a workspace; `status` is null while the first request runs."""
+
+    __tablename__ = "idempotency_keys"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[int | None]
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)

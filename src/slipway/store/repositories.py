@@ -109,7 +109,7 @@ class SqlAppRepo(ScopedRepo):
         self._check(app.workspace_id, "app")
         try:
             async with self._db.write() as session:
-                session.add(AppRow(**mapping.values(app), next_revision=1))
+                session.add(AppRow(**mapping.values(app, cipher=self._db.cipher), next_revision=1))
         except IntegrityError as exc:
             await self._explain(exc, app)
 
@@ -118,14 +118,14 @@ class SqlAppRepo(ScopedRepo):
             row = await session.scalar(
                 select(AppRow).where(AppRow.workspace_id == self._ws, AppRow.id == app_id)
             )
-            return mapping.app(row) if row else None
+            return mapping.app(row, self._db.cipher) if row else None
 
     async def get_by_name(self, name: str) -> App | None:
         async with self._db.read() as session:
             row = await session.scalar(
                 select(AppRow).where(AppRow.workspace_id == self._ws, AppRow.name == name)
             )
-            return mapping.app(row) if row else None
+            return mapping.app(row, self._db.cipher) if row else None
 
     async def list(self, *, offset: int, limit: int) -> tuple[list[App], int]:
         mine = AppRow.workspace_id == self._ws
@@ -133,7 +133,8 @@ class SqlAppRepo(ScopedRepo):
         count = select(func.count()).select_from(AppRow).where(mine)
         async with self._db.read() as session:
             rows = await session.scalars(query.offset(offset).limit(limit))
-            return [mapping.app(row) for row in rows], int(await session.scalar(count) or 0)
+            apps = [mapping.app(row, self._db.cipher) for row in rows]
+            return apps, int(await session.scalar(count) or 0)
 
     async def update(self, app: App) -> None:
         """Write every setting of `app` (not its id, workspace or creation time)."""
@@ -141,7 +142,7 @@ class SqlAppRepo(ScopedRepo):
         stmt = (
             update(AppRow)
             .where(AppRow.workspace_id == self._ws, AppRow.id == app.id)
-            .values(**mapping.values(app, skip=_APP_FIXED))
+            .values(**mapping.values(app, skip=_APP_FIXED, cipher=self._db.cipher))
             .execution_options(synchronize_session=False)
         )
         try:

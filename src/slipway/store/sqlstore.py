@@ -19,6 +19,7 @@ from slipway.ports import (
     ApiKeyRepo,
     AppRepo,
     DeploymentRepo,
+    IdempotencyRepo,
     LogRepo,
     RevisionRepo,
     ScopedStore,
@@ -34,9 +35,11 @@ from slipway.store.deployments import (
     SqlTrafficRepo,
 )
 from slipway.store.engine import Database
-from slipway.store.migrate import upgrade
+from slipway.store.idempotency import SqlIdempotencyRepo
+from slipway.store.migrate import seal_plaintext_rows, upgrade
 from slipway.store.models import ApiKeyRow, AppRow, DeploymentRow, TrafficRow, WorkspaceRow
 from slipway.store.repositories import SqlApiKeyRepo, SqlAppRepo, SqlWorkspaceRepo
+from slipway.store.sealing import EnvCipher
 
 _ACTIVE = (DeploymentStatus.BUILDING.value, DeploymentStatus.DEPLOYING.value)
 
@@ -52,16 +55,24 @@ class ScopedSqlStore:
         self.revisions: RevisionRepo = SqlRevisionRepo(db, workspace_id)
         self.traffic: TrafficRepo = SqlTrafficRepo(db, workspace_id)
         self.logs: LogRepo = SqlLogRepo(db, workspace_id)
+        self.idempotency: IdempotencyRepo = SqlIdempotencyRepo(db, workspace_id)
 
 
 class SqlStore:
     """A `Store` on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`).
 
-    `connect_args` go to the driver unchanged (e.g. asyncpg's `server_settings`).
+    `connect_args` go to the driver unchanged (e.g. asyncpg's `server_settings`). `cipher`
+    seals env values at rest (`sealing.py`); without one, a key of this process only.
     """
 
-    def __init__(self, url: str, *, connect_args: Mapping[str, Any] | None = None) -> None:
-        self._db = Database(url, connect_args=connect_args)
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_args: Mapping[str, Any] | None = None,
+        cipher: EnvCipher | None = None,
+    ) -> None:
+        self._db = Database(url, connect_args=connect_args, cipher=cipher)
         self.workspaces: WorkspaceRepo = SqlWorkspaceRepo(self._db)
 
     def scoped(self, workspace_id: str) -> ScopedSqlStore:
@@ -71,6 +82,7 @@ class SqlStore:
         """Bring the schema to the newest migration (`alembic upgrade head`); idempotent."""
         async with self._db.write_connection() as conn:
             await conn.run_sync(upgrade)
+            await conn.run_sync(seal_plaintext_rows, self._db.cipher)
 
     async def close(self) -> None:
         await self._db.close()
@@ -127,7 +139,9 @@ class SqlStore:
         )
         async with self._db.read() as session:
             result = await session.execute(query)
-            return [(mapping.workspace(ws), mapping.app(app)) for ws, app in result.tuples()]
+            cipher = self._db.cipher
+            pairs = result.tuples()
+            return [(mapping.workspace(ws), mapping.app(app, cipher)) for ws, app in pairs]
 
 
 if TYPE_CHECKING:  # mypy proves the classes satisfy the ports' Protocols

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,7 +33,7 @@ def test_untagged_zero_percent_and_app_at_zero_get_nothing() -> None:
 def percents_summing_to_100(draw: st.DrawFn) -> list[int]:
     cuts = sorted(draw(st.lists(st.integers(min_value=1, max_value=99), max_size=4, unique=True)))
     bounds = [0, *cuts, 100]
-    return [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(bounds)]
 
 
 @given(total=st.integers(min_value=1, max_value=10), percents=percents_summing_to_100())

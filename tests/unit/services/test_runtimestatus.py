@@ -106,3 +106,24 @@ def test_transition_time_comes_from_the_deployment() -> None:
     building = describe(FakeRuntime(NONE), dep(S.BUILDING, None), app(), [])
     assert queued.conditions[0].last_transition_time == T0
     assert building.conditions[1].last_transition_time == T1
+
+
+def test_last_transition_time_moves_only_when_a_condition_flips() -> None:
+    from slipway.services.transitions import Transitions
+
+    clock = Transitions()
+    running = FakeRuntime(ReplicaStatus(ready=1, total=1, backends=()))
+    crashed = FakeRuntime(ReplicaStatus(ready=0, total=1, backends=(), last_error="exit 1"))
+    succeeded = dep(S.SUCCEEDED)
+
+    def times(runtime: FakeRuntime) -> dict[str, datetime]:
+        rs = describe(runtime, succeeded, app(), LIVE, transitions=clock)
+        return {c.type: c.last_transition_time for c in rs.conditions}
+
+    first = times(running)
+    assert first == {"Available": T2, "Progressing": T2}
+    assert times(running) == first  # asked again: nothing moved
+    after_crash = times(crashed)
+    assert after_crash["Available"] > T2  # Available flipped to False now
+    assert after_crash["Progressing"] == T2  # Progressing did not change
+    assert times(crashed) == after_crash

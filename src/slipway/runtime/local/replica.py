@@ -16,6 +16,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable
 
+from slipway.domain.redact import Redactor
 from slipway.ports import RevisionSpec
 from slipway.runtime.local import health, process
 from slipway.sandbox import sandbox_argv
@@ -43,12 +44,14 @@ class Replica:
         use_sandbox: bool,
         ports: process.PortAllocator,
         on_ready_change: Callable[[], None],
+        on_output: Callable[[str, str], None] | None = None,
     ) -> None:
         self.spec = spec
         self.host = host
         self.use_sandbox = use_sandbox
         self.ports = ports
         self.on_ready_change = on_ready_change
+        self.on_output = on_output  # (stream, line) of every output line: runtime logs
         self.port = 0
         self.ready = False
         self.restarts = 0
@@ -56,6 +59,7 @@ class Replica:
         self.start_error: str | None = None  # the latest run exited before becoming healthy
         self.last_probe: str | None = None  # why the latest probe failed
         self.logs: deque[str] = deque(maxlen=LOG_LINES)
+        self._redact = Redactor.for_env(spec.env)  # no env value reaches a log
         self.proc: asyncio.subprocess.Process | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -115,8 +119,8 @@ class Replica:
             proc = await self._spawn()
             self.proc = proc
             readers = [
-                asyncio.create_task(self._read_lines(stream))
-                for stream in (proc.stdout, proc.stderr)
+                asyncio.create_task(self._read_lines(stream, name))
+                for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
                 if stream is not None
             ]
             became_ready = await self._watch(proc)
@@ -186,18 +190,25 @@ class Replica:
         finally:
             exited.cancel()
 
-    async def _read_lines(self, stream: asyncio.StreamReader) -> None:
+    async def _read_lines(self, stream: asyncio.StreamReader, name: str) -> None:
         carry = b""
         with contextlib.suppress(Exception):
             while chunk := await stream.read(65536):
                 *lines, carry = (carry + chunk).split(b"\n")
                 for line in lines:
-                    self.logs.append(line.decode("utf-8", "replace").rstrip("\r"))
+                    self._output(name, line.decode("utf-8", "replace").rstrip("\r"))
                 if len(carry) > 65536:
-                    self.logs.append(carry.decode("utf-8", "replace"))
+                    self._output(name, carry.decode("utf-8", "replace"))
                     carry = b""
             if carry:
-                self.logs.append(carry.decode("utf-8", "replace"))
+                self._output(name, carry.decode("utf-8", "replace"))
+
+    def _output(self, stream: str, line: str) -> None:
+        line = self._redact(line)
+        self.logs.append(line)
+        if self.on_output is not None:
+            with contextlib.suppress(Exception):  # a full disk must not stop the reader
+                self.on_output(stream, line)
 
     def _set_ready(self, ready: bool) -> None:
         if ready and self._stopping:

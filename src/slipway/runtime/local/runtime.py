@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from slipway.domain.errors import DeployFailed
 from slipway.domain.routes import Backend
-from slipway.ports import ReplicaStatus, RevisionSpec
+from slipway.ports import LogSink, ReplicaStatus, RevisionSpec
+from slipway.runtime.local import oneshot
+from slipway.runtime.local.logs import AppLogFiles
 from slipway.runtime.local.process import PortAllocator
 from slipway.runtime.local.replica import Replica
 
 log = logging.getLogger(__name__)
 
-SCALE_DOWN_DRAIN_SECONDS = 1.0
+SCALE_DOWN_DRAIN_SECONDS = 1.0  # without a drain gate
+DRAIN_GATE_LIMIT_SECONDS = 40.0  # a gate that hangs longer is given up on
 WAIT_POLL_SECONDS = 0.05
 
 
@@ -36,13 +39,21 @@ class _Group:
 class LocalRuntime:
     """Implements `slipway.ports.Runtime` with local processes."""
 
-    def __init__(self, *, host: str = "127.0.0.1", use_sandbox: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        use_sandbox: bool = True,
+        app_logs: AppLogFiles | None = None,
+    ) -> None:
         self._host = host
+        self._app_logs = app_logs  # where replica output goes (runtime logs), if anywhere
         self._use_sandbox = use_sandbox
         self._ports = PortAllocator(host)
         self._groups: dict[str, _Group] = {}
         self._callbacks: list[Callable[[str], None]] = []
         self._stopping: set[asyncio.Task[None]] = set()
+        self._drain_gate: Callable[[str], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ Runtime
 
@@ -60,7 +71,7 @@ class LocalRuntime:
             ordered = sorted(group.replicas, key=lambda r: r.ready)
             victims = ordered[:surplus]
             group.replicas = [r for r in group.replicas if r not in victims]
-            self._retire(victims, SCALE_DOWN_DRAIN_SECONDS)
+            self._retire(victims, SCALE_DOWN_DRAIN_SECONDS, key=spec.key)
 
     async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -103,6 +114,16 @@ class LocalRuntime:
     def on_change(self, callback: Callable[[str], None]) -> None:
         self._callbacks.append(callback)
 
+    def set_drain_gate(self, gate: Callable[[str], Awaitable[None]]) -> None:
+        self._drain_gate = gate
+
+    async def run_once(
+        self, spec: RevisionSpec, command: str, *, log: LogSink, timeout: float
+    ) -> int:
+        return await oneshot.run_once(
+            spec, command, log=log, timeout=timeout, use_sandbox=self._use_sandbox
+        )
+
     async def close(self) -> None:
         keys = list(self._groups)
         await asyncio.gather(*(self.stop(k) for k in keys), return_exceptions=True)
@@ -132,22 +153,37 @@ class LocalRuntime:
             use_sandbox=self._use_sandbox,
             ports=self._ports,
             on_ready_change=lambda: self._fire(spec.key),
+            on_output=self._app_logs.sink(spec) if self._app_logs else None,
         )
 
-    def _retire(self, replicas: list[Replica], drain_seconds: float) -> None:
-        task = asyncio.create_task(self._drain_and_stop(replicas, drain_seconds))
+    def _retire(self, replicas: list[Replica], drain_seconds: float, *, key: str) -> None:
+        task = asyncio.create_task(self._drain_and_stop(replicas, drain_seconds, key=key))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
-    async def _drain_and_stop(self, replicas: list[Replica], drain_seconds: float) -> None:
+    async def _drain_and_stop(
+        self, replicas: list[Replica], drain_seconds: float, *, key: str | None = None
+    ) -> None:
         for replica in replicas:
             replica.mark_unready()
-        if drain_seconds > 0 and replicas:
+        if key is not None and self._drain_gate is not None and replicas:
+            await self._pass_gate(key)
+        elif drain_seconds > 0 and replicas:
             await asyncio.sleep(drain_seconds)
         results = await asyncio.gather(*(r.stop() for r in replicas), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 log.error("stopping a replica failed", exc_info=result)
+
+    async def _pass_gate(self, key: str) -> None:
+        """Await the drain gate; its failure or hang must not keep replicas alive forever."""
+        assert self._drain_gate is not None
+        try:
+            await asyncio.wait_for(self._drain_gate(key), DRAIN_GATE_LIMIT_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("drain gate failed for %s; stopping its replicas anyway", key)
 
     def _fire(self, key: str) -> None:
         for callback in list(self._callbacks):

@@ -1,0 +1,99 @@
+"""`GET /metrics`: Prometheus text format, outside `/api/v1` as scrapers expect.
+
+The body is the default registry (where the router registers its request, latency and error
+figures per app and revision while it runs, plus the process collectors) followed by the
+platform's own families, built from `services.platformstats` at each scrape:
+`slipway_deployments_finished_total{status}`, `slipway_deployments_active{status}`,
+`slipway_deployment_duration_seconds` (histogram), `slipway_replicas_ready{app,revision}` and
+`slipway_replicas{app,revision}`.
+
+Access: metrics cross workspaces, so a workspace key does not open them. With a metrics
+token configured (`SLIPWAY_METRICS_TOKEN`), `Authorization: Bearer <token>` is required;
+without one, only clients on loopback may scrape. Anything else is a 401 problem.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from slipway.api.problems import ApiProblem
+from slipway.domain.states import DeploymentStatus
+from slipway.services import platformstats
+
+router = APIRouter(tags=["metrics"])
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class SnapshotCollector:
+    def __init__(self, snap: platformstats.Snapshot) -> None:
+        self.snap = snap
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self.snap
+        finished = CounterMetricFamily(
+            "slipway_deployments_finished",
+            "Deployments that reached a terminal status in this process.",
+            labels=["status"],
+        )
+        active = GaugeMetricFamily(
+            "slipway_deployments_active", "Deployments building or deploying.", labels=["status"]
+        )
+        for status in DeploymentStatus:
+            if status.terminal:
+                finished.add_metric([status.value], snap.finished.get(status.value, 0))
+            elif status != DeploymentStatus.QUEUED:
+                active.add_metric([status.value], snap.active.get(status.value, 0))
+        durations = HistogramMetricFamily(
+            "slipway_deployment_duration_seconds",
+            "From start to a terminal status, per finished deployment.",
+        )
+        durations.add_metric([], snap.durations.cumulative(), snap.durations.total)
+        return [finished, active, durations, *self._replicas()]
+
+    def _replicas(self) -> list[Metric]:
+        ready = GaugeMetricFamily(
+            "slipway_replicas_ready",
+            "Replicas passing their health check.",
+            labels=["app", "revision"],
+        )
+        total = GaugeMetricFamily(
+            "slipway_replicas", "Replicas existing.", labels=["app", "revision"]
+        )
+        for r in self.snap.replicas:
+            ready.add_metric([r.app_id, r.revision], r.ready)
+            total.add_metric([r.app_id, r.revision], r.total)
+        return [ready, total]
+
+
+def _check_access(request: Request) -> None:
+    token: str | None = getattr(request.app.state, "metrics_token", None)
+    if token:
+        given = request.headers.get("authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return
+    elif request.client is not None and request.client.host in LOOPBACK:
+        return
+    raise ApiProblem(
+        401, "Metrics need the platform's metrics token.", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    _check_access(request)
+    stats: platformstats.DeploymentStats = request.app.state.deployment_stats
+    snap = await platformstats.snapshot(request.app.state.platform, stats)
+    own = CollectorRegistry(auto_describe=False)
+    own.register(SnapshotCollector(snap))
+    body = generate_latest(REGISTRY) + generate_latest(own)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

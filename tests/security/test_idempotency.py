@@ -1,0 +1,110 @@
+"""Idempotency-Key on POST (CONTRACT §2): the same key and body within 24 h answer the first
+answer again and create nothing; another body is 422; keys are per workspace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from tests.security.tenants import Tenant
+
+from slipway.domain.errors import Conflict
+from slipway.domain.models import IdempotencyRecord, utcnow
+from slipway.services import idempotency
+from slipway.store import SqlStore
+
+
+async def _app_names(client: httpx.AsyncClient, t: Tenant) -> list[str]:
+    r = await client.get(f"{t.base}/apps", headers=t.headers)
+    return sorted(a["name"] for a in r.json()["data"])
+
+
+async def test_a_repeat_gets_the_first_answer_and_creates_nothing(
+    client: httpx.AsyncClient, alpha: Tenant, git_url: str
+) -> None:
+    headers = {**alpha.headers, "Idempotency-Key": "create-web-1"}
+    body = {"name": "web", "gitUrl": git_url}
+    first = await client.post(f"{alpha.base}/apps", json=body, headers=headers)
+    again = await client.post(f"{alpha.base}/apps", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await _app_names(client, alpha) == ["alpha-app", "web"]
+
+
+async def test_a_deploy_is_queued_once(client: httpx.AsyncClient, alpha: Tenant) -> None:
+    headers = {**alpha.headers, "Idempotency-Key": "deploy-1"}
+    body = {"appId": alpha.app_id}
+    answers = [await client.post(f"{alpha.base}/deploy", json=body, headers=headers)
+               for _ in range(3)]  # fmt: skip
+    assert {r.status_code for r in answers} == {202}
+    assert len({r.json()["id"] for r in answers}) == 1
+    listed = await client.get(f"{alpha.base}/deploy", params={"appId": alpha.app_id},
+                              headers=alpha.headers)  # fmt: skip
+    assert listed.json()["meta"]["total"] == 3  # the two seeded ones and this one
+
+
+async def test_another_body_with_the_same_key_is_422(
+    client: httpx.AsyncClient, alpha: Tenant, git_url: str
+) -> None:
+    headers = {**alpha.headers, "Idempotency-Key": "k"}
+    ok = await client.post(f"{alpha.base}/apps", json={"name": "one", "gitUrl": git_url},
+                           headers=headers)  # fmt: skip
+    assert ok.status_code == 201
+    r = await client.post(f"{alpha.base}/apps", json={"name": "two", "gitUrl": git_url},
+                          headers=headers)  # fmt: skip
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert await _app_names(client, alpha) == ["alpha-app", "one"]
+
+
+async def test_an_error_answer_is_replayed_too(client: httpx.AsyncClient, alpha: Tenant) -> None:
+    headers = {**alpha.headers, "Idempotency-Key": "bad"}
+    first = await client.post(f"{alpha.base}/apps", json={"name": "Bad!"}, headers=headers)
+    again = await client.post(f"{alpha.base}/apps", json={"name": "Bad!"}, headers=headers)
+    assert first.status_code == again.status_code == 422
+    assert again.text == first.text
+
+
+async def test_keys_are_per_workspace(
+    client: httpx.AsyncClient, alpha: Tenant, beta: Tenant, git_url: str
+) -> None:
+    for t in (alpha, beta):
+        r = await client.post(f"{t.base}/apps", json={"name": "same", "gitUrl": git_url},
+                              headers={**t.headers, "Idempotency-Key": "shared"})  # fmt: skip
+        assert r.status_code == 201 and "idempotent-replayed" not in r.headers
+    # a key of alpha on beta's path is 404 and stores nothing in either workspace
+    r = await client.post(f"{beta.base}/apps", json={"name": "x", "gitUrl": git_url},
+                          headers={**alpha.headers, "Idempotency-Key": "other"})  # fmt: skip
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "caf\u00e9", "a\tb"])
+async def test_a_malformed_key_is_422(
+    client: httpx.AsyncClient, alpha: Tenant, git_url: str, key: str
+) -> None:
+    headers = {**alpha.headers, "Idempotency-Key": key.encode()}
+    r = await client.post(f"{alpha.base}/apps", json={"name": "z", "gitUrl": git_url},
+                          headers=headers)  # fmt: skip
+    assert r.status_code == 422
+    assert await _app_names(client, alpha) == ["alpha-app"]
+
+
+async def test_a_running_first_request_makes_a_repeat_409(store: SqlStore, alpha: Tenant) -> None:
+    print_ = idempotency.fingerprint("POST", "/x", b"{}")
+    claim = await idempotency.begin(store, workspace_id=alpha.ws_id, key="k", print_=print_)
+    assert claim.replay is None
+    with pytest.raises(Conflict):
+        await idempotency.begin(store, workspace_id=alpha.ws_id, key="k", print_=print_)
+    await idempotency.finish(store, claim, None)  # a 5xx forgets the key
+    again = await idempotency.begin(store, workspace_id=alpha.ws_id, key="k", print_=print_)
+    assert again.replay is None
+
+
+async def test_a_key_expires_after_24_hours(store: SqlStore, alpha: Tenant) -> None:
+    repo = store.scoped(alpha.ws_id).idempotency
+    old = IdempotencyRecord(alpha.ws_id, "old", "f" * 64, utcnow() - timedelta(hours=25))
+    assert await repo.claim(old, expired_before=old.created_at - timedelta(hours=1)) is None
+    claim = await idempotency.begin(store, workspace_id=alpha.ws_id, key="old", print_="a" * 64)
+    assert claim.replay is None  # the old record was removed, not compared
