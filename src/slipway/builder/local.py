@@ -90,7 +90,7 @@ class LocalBuilder:
         reused = await self._reuse(key)
         if reused is not None:
             await log(f"[nixpacks] Image for {commit.sha[:7]} already built: no phase runs")
-            await log(f"[registry] Push complete: {reused.digest}")
+            await log(f"[registry] Image {reused.ref} ({reused.digest})")
             return reused
         build_dir = self.data_dir / "builds" / secrets.token_hex(8)
         try:
@@ -131,11 +131,13 @@ class LocalBuilder:
         await self._setup(plan, log)
         await self._run_phases(app, app_dir, plan, log)
         await log.announce("[nixpacks] Build succeeded")
-        await log.announce("[registry] Pushing image to registry...")
         spec = self._spec(workspace, app, commit, plan, start)
         image = await asyncio.to_thread(oci.package, self.images_dir, app_dir, spec)
-        if self.push_to is not None:
-            await self._push(image, workspace, app, log)
+        if self.push_to is None:
+            await log.announce(f"[registry] Image stored on this host: {image.digest}")
+            return image
+        await log.announce("[registry] Pushing image to registry...")
+        await self._push(image, workspace, app, log)
         await log.announce(f"[registry] Push complete: {image.digest}")
         return image
 
