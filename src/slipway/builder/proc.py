@@ -31,8 +31,19 @@ async def kill_group(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+    # `wait()` returns only once the pipes are closed too, and a reader that stopped reading
+    # (a runaway line, say) has paused its pipe: drain what is left so EOF can be seen.
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(TimeoutError, OSError):
+                await asyncio.wait_for(_drain(pipe), 10)
     with contextlib.suppress(ProcessLookupError):
         await asyncio.shield(proc.wait())
+
+
+async def _drain(pipe: asyncio.StreamReader) -> None:
+    while await pipe.read(_CHUNK):
+        pass
 
 
 async def spawn(
