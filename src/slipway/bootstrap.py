@@ -1,8 +1,11 @@
 """The composition root: the only module that picks concrete backends.
 
-`serve` runs the whole platform in one process and one event loop: the HTTP API (uvicorn),
-the deploy worker, and the router (its own listening socket on asyncio Protocols). Stopping
-it (SIGINT or SIGTERM) stops every replica it started.
+`serve` runs the roles of `Config.roles` in one process and one event loop: `api` (the HTTP
+API on uvicorn), `worker` (claims and builds deployments; the worker holding the
+`replicas` lease also runs every replica and rollout), `router` (its own listening socket on
+asyncio Protocols). `slipway up` is all three on SQLite. Every process also runs the
+recovery sweep (`services/recovery.py`), so no deployment outlives its worker's lease.
+Stopping it (SIGINT or SIGTERM) stops every replica it started.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +29,33 @@ from slipway.builder.source import GitSource
 from slipway.router import RouterServer
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
-from slipway.services.pipeline import Worker, fail_interrupted
+from slipway.services import leasing
+from slipway.services.leasing import Leadership, LeaseSettings
+from slipway.services.pipeline import Worker
 from slipway.services.platform import Platform, Settings
-from slipway.services.reconcile import restore_all
+from slipway.services.recovery import Reconciler
 from slipway.services.routing import RouteSyncer
 from slipway.store import SqlStore
 from slipway.store.sealing import KEY_ENV, load_cipher
 
 log = logging.getLogger("slipway")
+
+ROLES = frozenset({"api", "worker", "router"})
+
+
+def parse_roles(values: Iterable[str]) -> frozenset[str]:
+    """`--role` values (repeatable, or comma lists); `all` is every role. ValueError on an
+    unknown one."""
+    roles: set[str] = set()
+    for value in values:
+        for role in (part.strip() for part in value.split(",")):
+            if role == "all":
+                roles |= ROLES
+            elif role in ROLES:
+                roles.add(role)
+            else:
+                raise ValueError(f"unknown role {role!r}: use api, worker, router or all")
+    return frozenset(roles) or ROLES
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,8 @@ class Config:
     registry: str = "local"
     health_timeout_seconds: float = 60.0
     drain_seconds: float = 30.0
+    roles: frozenset[str] = ROLES
+    lease_seconds: float = leasing.LEASE_SECONDS
 
     @property
     def db_url(self) -> str:
@@ -65,6 +89,7 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
         "registry": env.get("SLIPWAY_REGISTRY_NAME", "local"),
         "health_timeout_seconds": float(env.get("SLIPWAY_HEALTH_TIMEOUT", "60")),
         "drain_seconds": float(env.get("SLIPWAY_DRAIN_SECONDS", "30")),
+        "lease_seconds": float(env.get("SLIPWAY_LEASE_SECONDS", str(leasing.LEASE_SECONDS))),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
@@ -137,16 +162,60 @@ def api_server_config(
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     store = open_store(config)
     await store.migrate()
-    router = RouterServer()
+    roles = config.roles
+    leasing.ROLES.rollouts = "worker" in roles
+    leases = LeaseSettings(lease_seconds=config.lease_seconds)
+    leader = Leadership(store, leases, always=store.single_process and "worker" in roles)
+    if "worker" in roles:
+        await leader.renew()
+    router = RouterServer()  # serves only with the router role; else an unused table
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
     platform = build_platform(config, store, router, app_logs=app_logs)
     syncer = RouteSyncer(platform)
     syncer.attach()
-    worker = Worker(platform)
+    worker = Worker(platform, leases=leases, rollouts=leader.holds)
+    reconciler = Reconciler(platform, leases=leases, leading=leader.holds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    api = _api_server(config, platform, app_logs) if "api" in roles else None
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        if "router" in roles:
+            await router.start(config.host, config.router_port)
+        await reconciler.start_up()
+        tasks = [loop.create_task(reconciler.run(), name="reconciler")]
+        if "worker" in roles:
+            tasks.append(loop.create_task(worker.run(), name="worker"))
+            tasks.append(loop.create_task(leader.run(), name="leader"))
+        if api is not None:
+            tasks.append(loop.create_task(api.serve(), name="api"))
+        _announce(config)
+        if ready is not None:
+            ready.set()
+        done_task = loop.create_task(stop.wait())
+        await asyncio.wait([done_task, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        done_task.cancel()
+    finally:
+        if api is not None:
+            api.should_exit = True
+        await worker.close()
+        for task in tasks:
+            if task.get_name() != "api":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await syncer.close()
+        await platform.close()
+        await platform.runtime.close()
+        await router.close()
+        with contextlib.suppress(Exception):
+            await leader.resign()
+        await store.close()
+        app_logs.close()
+
+
+def _api_server(config: Config, platform: Platform, app_logs: AppLogFiles) -> _Server:
     limits = ApiLimits.from_env()
     app = create_app(
         platform,
@@ -154,38 +223,13 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         app_logs=app_logs,
         metrics_token=os.environ.get("SLIPWAY_METRICS_TOKEN") or None,
     )
-    api = _Server(api_server_config(app, host=config.host, port=config.api_port, limits=limits))
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        await router.start(config.host, config.router_port)
-        await fail_interrupted(platform)
-        await restore_all(platform)
-        tasks = [
-            loop.create_task(worker.run(), name="worker"),
-            loop.create_task(api.serve(), name="api"),
-        ]
-        log.warning(
-            "Slipway is up: API http://%s:%d/api/v1, router http://*.%s:%d",
-            config.host,
-            config.api_port,
-            config.base_domain,
-            config.router_port,
-        )
-        if ready is not None:
-            ready.set()
-        done_task = loop.create_task(stop.wait())
-        await asyncio.wait([done_task, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        done_task.cancel()
-    finally:
-        api.should_exit = True
-        await worker.close()
-        for task in tasks:
-            if task.get_name() == "worker":
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await syncer.close()
-        await platform.close()
-        await platform.runtime.close()
-        await router.close()
-        await store.close()
-        app_logs.close()
+    return _Server(api_server_config(app, host=config.host, port=config.api_port, limits=limits))
+
+
+def _announce(config: Config) -> None:
+    parts = [f"roles {','.join(sorted(config.roles))}"]
+    if "api" in config.roles:
+        parts.append(f"API http://{config.host}:{config.api_port}/api/v1")
+    if "router" in config.roles:
+        parts.append(f"router http://*.{config.base_domain}:{config.router_port}")
+    log.warning("Slipway is up: %s", ", ".join(parts))

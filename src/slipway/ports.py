@@ -132,6 +132,36 @@ class Store(Protocol):
     async def active_deployments(self) -> list[Deployment]: ...  # building or deploying
     async def serving_apps(self) -> list[tuple[Workspace, App]]: ...  # apps with traffic
 
+    # Leases, for several control-plane processes (store/leases.py explains them):
+    @property
+    def single_process(self) -> bool: ...  # SQLite: every role runs in one process
+
+    async def claim_deployment(
+        self, *, owner: str, lease_seconds: float, handovers: bool
+    ) -> Deployment | None:
+        """The oldest runnable deployment under `owner`'s lease: queued ones (then
+        `building`) and, with `handovers`, `deploying` ones nobody owns."""
+        ...
+
+    async def acquire_deployment(
+        self, deployment_id: str, *, owner: str, lease_seconds: float
+    ) -> bool: ...
+    async def renew_deployment(
+        self, deployment_id: str, *, owner: str, lease_seconds: float
+    ) -> bool: ...  # False once it is no longer active under `owner`
+    async def release_deployment(self, deployment_id: str, *, owner: str) -> bool: ...
+    async def expired_deployments(
+        self, *, now: datetime, other_than: str | None = None
+    ) -> list[Deployment]: ...
+    async def requeue_deployment(
+        self, deployment_id: str, *, now: datetime, other_than: str | None = None
+    ) -> bool:
+        """`building -> queued` (recovery only), if its lease is still dead."""
+        ...
+
+    async def lead(self, name: str, *, owner: str, lease_seconds: float) -> bool: ...
+    async def resign(self, name: str, *, owner: str) -> None: ...
+
 
 # --------------------------------------------------------------------------- builder
 

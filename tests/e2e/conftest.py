@@ -1,4 +1,9 @@
-"""Start the whole platform (`slipway up`) as a subprocess on free ports."""
+"""Start the whole platform (`slipway up`) as a subprocess on free ports.
+
+With `SLIPWAY_TEST_DATABASE_URL=postgresql://...` set, every test gets a fresh PostgreSQL
+database (created from that server, dropped afterwards) instead of SQLite in its data dir
+(`tests/dbswitch.py`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.dbswitch import fresh_database_url
 
 
 def free_port() -> int:
@@ -30,6 +36,9 @@ class Platform:
     data_dir: Path
     process: subprocess.Popen[bytes]
     clients: list[httpx.Client] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    api_port: int = 0
+    log_path: Path | None = None
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
@@ -38,6 +47,7 @@ class Platform:
             capture_output=True,
             text=True,
             timeout=60,
+            env=self.env or None,
         )
         return out.stdout
 
@@ -59,29 +69,47 @@ class Platform:
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    api_port, router_port = free_port(), free_port()
+def database_url() -> Iterator[str | None]:
+    """None (SQLite in the data dir), or a fresh PostgreSQL database for this test."""
+    with fresh_database_url() as url:
+        yield url
+
+
+def start_platform(
+    tmp_path: Path,
+    *,
+    database_url: str | None = None,
+    lease_seconds: float | None = None,
+    like: Platform | None = None,
+) -> Platform:
+    """`slipway up` on free ports (or, with `like`, the ports and data of a stopped one)."""
+    api_port = like.api_port if like else free_port()
+    router_port = like.router_port if like else free_port()
     data_dir = tmp_path / "data"
     env = {**os.environ, "SLIPWAY_HEALTH_TIMEOUT": "15"}
-    log = (tmp_path / "slipway.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "slipway",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--api-port",
-            str(api_port),
-            "--router-port",
-            str(router_port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{api_port}/api/v1"
+    if database_url:
+        env["SLIPWAY_DATABASE_URL"] = database_url
+    if lease_seconds is not None:
+        env["SLIPWAY_LEASE_SECONDS"] = str(lease_seconds)
+    log_path = tmp_path / "slipway.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "slipway",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--api-port",
+                str(api_port),
+                "--router-port",
+                str(router_port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -91,21 +119,32 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError((tmp_path / "slipway.log").read_text())
+            raise RuntimeError(log_path.read_text())
         time.sleep(0.1)
-    running = Platform(api, router_port, data_dir, proc)
+    api = f"http://127.0.0.1:{api_port}/api/v1"
+    return Platform(api, router_port, data_dir, proc, env=env, api_port=api_port, log_path=log_path)
+
+
+def stop_platform(running: Platform) -> None:
+    for client in running.clients:
+        client.close()
+    if running.process.poll() is not None:
+        return
+    running.process.send_signal(signal.SIGTERM)
+    try:
+        running.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        running.process.kill()
+        running.process.wait()
+
+
+@pytest.fixture
+def platform(tmp_path: Path, database_url: str | None) -> Iterator[Platform]:
+    running = start_platform(tmp_path, database_url=database_url)
     try:
         yield running
     finally:
-        for client in running.clients:
-            client.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_platform(running)
 
 
 def wait_for(client: httpx.Client, path: str, *, until: set[str], timeout: float = 120) -> dict:

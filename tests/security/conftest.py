@@ -5,12 +5,13 @@ nothing here builds or runs an app."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from tests.dbswitch import fresh_database_url
 from tests.security.tenants import Tenant, h, make_tenant
 
 from slipway.api import create_app
@@ -30,8 +31,15 @@ def git_url(make_repo: Callable[[str], GitRepo]) -> str:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    s = SqlStore(f"sqlite:///{tmp_path / 'slipway.db'}")
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite in tmp_path, or a fresh PostgreSQL database (tests/dbswitch.py)."""
+    with fresh_database_url() as url:
+        yield url or f"sqlite:///{tmp_path / 'slipway.db'}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
+    s = SqlStore(database_url)
     await s.migrate()
     yield s
     await s.close()

@@ -62,6 +62,46 @@ def up(
     _run(bootstrap.serve(config))
 
 
+@app.command()
+def serve(
+    role: Annotated[
+        list[str] | None,
+        typer.Option(help="api, worker, router or all; repeat it or give a comma list."),
+    ] = None,
+    data_dir: DataDir = Path(".slipway"),
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="postgresql://... (or sqlite:///path); default: SQLite in the data dir."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address the API and router listen on.")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8000,
+    router_port: Annotated[int, typer.Option(help="Port apps are served on.")] = 8080,
+    base_domain: Annotated[
+        str, typer.Option(help="Apps answer on {app}.{ws}.DOMAIN.")
+    ] = "localhost",
+) -> None:
+    """Run some roles of the platform; several processes may share one PostgreSQL database."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        roles = bootstrap.parse_roles(role or ["all"])
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    config = bootstrap.config_from_env(
+        data_dir,
+        host=host,
+        api_port=api_port,
+        router_port=router_port,
+        base_domain=base_domain,
+        database_url=database_url,
+        roles=roles,
+    )
+    if not config.db_url.startswith("postgres") and roles != bootstrap.ROLES:
+        console.print("[red]error:[/red] on SQLite every role runs in one process (--role all)")
+        raise typer.Exit(2)
+    _run(bootstrap.serve(config))
+
+
 @workspace_app.command("create")
 def workspace_create(
     name: str,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from slipway.domain.errors import DeployFailed
@@ -35,6 +36,7 @@ from slipway.domain.redact import Redactor
 from slipway.domain.states import DeploymentStatus as S
 from slipway.domain.traffic import with_deployed
 from slipway.ports import RevisionSpec
+from slipway.services.leasing import LeaseSettings
 from slipway.services.logs import BuildLog
 from slipway.services.platform import Platform
 from slipway.services.reconcile import reconcile_locked, revision_spec
@@ -48,11 +50,28 @@ CANCEL_CHECK_SECONDS = 0.5
 NO_TRAFFIC_TAG = "candidate"  # a `noTraffic` revision's tag, so it is reachable (decisions.md)
 
 
+def _always() -> bool:
+    return True
+
+
 class Worker:
-    def __init__(self, platform: Platform, *, concurrency: int = 2) -> None:
+    """Claims deployments under a lease (`store/leases.py`) and runs them. `rollouts()`
+    says whether this process runs replicas now: then it also takes `deploying` ones handed
+    over by builders and rollbacks; otherwise it builds and hands over."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        concurrency: int = 2,
+        leases: LeaseSettings | None = None,
+        rollouts: Callable[[], bool] = _always,
+    ) -> None:
         self._platform = platform
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._leases = leases or LeaseSettings()
+        self._rollouts = rollouts
 
     async def run(self) -> None:
         """Claim and run deployments until cancelled."""
@@ -82,20 +101,17 @@ class Worker:
 
     async def _claim(self) -> Deployment | None:
         try:
-            while True:
-                dep = await self._platform.store.next_runnable_deployment()
-                if dep is None:
-                    return None
-                started = replace(dep, status=S.BUILDING, started_at=utcnow())
-                scoped = self._platform.store.scoped(dep.workspace_id)
-                if await scoped.deployments.update(started, expect=frozenset({S.QUEUED})):
-                    return started
+            return await self._platform.store.claim_deployment(
+                owner=self._leases.owner,
+                lease_seconds=self._leases.lease_seconds,
+                handovers=self._rollouts(),
+            )
         except Exception:
             log.exception("could not claim a deployment")
             return None
 
     async def _run_one(self, dep: Deployment) -> None:
-        await run_deployment(self._platform, dep)
+        await run_deployment(self._platform, dep, leases=self._leases, rollout=self._rollouts())
 
     async def close(self) -> None:
         for task in list(self._running.values()):
@@ -103,15 +119,29 @@ class Worker:
         await asyncio.gather(*self._running.values(), return_exceptions=True)
 
 
-async def run_deployment(platform: Platform, dep: Deployment) -> None:
-    """Run one deployment, cancelling it as soon as its stored status becomes `cancelled`."""
-    scoped = platform.store.scoped(dep.workspace_id)
-    job = asyncio.get_running_loop().create_task(Deploy(platform, dep).run())
+async def run_deployment(
+    platform: Platform,
+    dep: Deployment,
+    *,
+    leases: LeaseSettings | None = None,
+    rollout: bool = True,
+) -> None:
+    """Run one deployment (leased by the caller to `leases.owner`), renewing the lease, and
+    cancelling the run as soon as its stored status becomes `cancelled` or the lease is lost
+    (the reconciler took it back from a worker it thought dead)."""
+    leases = leases or LeaseSettings()
+    loop = asyncio.get_running_loop()
+    job = loop.create_task(Deploy(platform, dep, rollout=rollout, owner=leases.owner).run())
+    renew_at = loop.time() + leases.renew_every
     try:
         while not job.done():
             await asyncio.wait({job}, timeout=CANCEL_CHECK_SECONDS)
-            current = await scoped.deployments.get(dep.id)
-            if current is None or current.status == S.CANCELLED:
+            if job.done():
+                break
+            due = loop.time() >= renew_at
+            if due:
+                renew_at = loop.time() + leases.renew_every
+            if await _should_stop(platform, dep, leases, renew=due):
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
@@ -127,12 +157,34 @@ async def run_deployment(platform: Platform, dep: Deployment) -> None:
         platform.wake.set()  # the next deployment of that app may now run
 
 
-class Deploy:
-    """One deployment's run, from `building` (or `deploying`, for a rollback) to the end."""
+async def _should_stop(
+    platform: Platform, dep: Deployment, leases: LeaseSettings, *, renew: bool
+) -> bool:
+    """Cancelled, deleted, or (when renewing) no longer ours while still active."""
+    if renew:
+        held = await platform.store.renew_deployment(
+            dep.id, owner=leases.owner, lease_seconds=leases.lease_seconds
+        )
+        if held:
+            return False
+    current = await platform.store.scoped(dep.workspace_id).deployments.get(dep.id)
+    if current is None or current.status == S.CANCELLED:
+        return True
+    return renew and current.status.active  # our lease is gone: someone else runs it
 
-    def __init__(self, platform: Platform, dep: Deployment) -> None:
+
+class Deploy:
+    """One deployment's run, from `building` (or `deploying`, for a rollback or a resumed
+    or handed-over build) to the end. With `rollout=False` (a builder that runs no
+    replicas) it stops after the revision is stored and hands the deployment over."""
+
+    def __init__(
+        self, platform: Platform, dep: Deployment, *, rollout: bool = True, owner: str = ""
+    ) -> None:
         self.platform = platform
         self.dep = dep
+        self.rollout = rollout
+        self._owner = owner or LeaseSettings().owner
         self.scoped = platform.store.scoped(dep.workspace_id)
         self.log = BuildLog(platform, self.scoped, dep.id)
         self.revision: Revision | None = None
@@ -143,9 +195,14 @@ class Deploy:
         try:
             workspace, app = await self._load()
             self.log.redact = Redactor.for_env(app.env)  # build and release output, errors
+            self.revision = await self.scoped.revisions.get_for_deployment(self.dep.id)
             image = await self._image(workspace, app)
             await self._deploying(image)
-            self.revision = await self._create_revision(app, image)
+            if self.revision is None:
+                self.revision = await self._create_revision(app, image)
+            if not self.rollout:
+                await self._hand_over()
+                return
             self.log.redact = Redactor.for_env(app.env, self.revision.env)
             spec = await revision_spec(self.platform, self.revision)
             if spec is None:
@@ -169,6 +226,11 @@ class Deploy:
         return workspace, app
 
     async def _image(self, workspace: Workspace, app: App) -> Image:
+        if self.revision is not None:  # resumed or handed over: the image was made already
+            image = await self.platform.builder.find_image(self.revision.image_digest)
+            if image is None:
+                raise DeployFailed("the image of this deployment's revision is gone.")
+            return image
         if self.dep.rolled_back_from is not None and self.dep.image_ref is not None:
             source = await self.scoped.deployments.get(self.dep.rolled_back_from)
             rev = await self.scoped.revisions.get_for_deployment(source.id) if source else None
@@ -219,6 +281,13 @@ class Deploy:
         await self.scoped.deployments.update(self.dep)
         await self.log(f"[deploy] Created revision {rev.name}")
         return rev
+
+    async def _hand_over(self) -> None:
+        """A builder without replicas: the process that runs them takes it from here."""
+        await self.log("[deploy] Built; the rollout waits for the process that runs replicas")
+        owner = await self.platform.store.release_deployment(self.dep.id, owner=self._owner)
+        if not owner:
+            log.warning("deployment %s: lease lost before the hand-over", self.dep.id)
 
     async def _roll_out(self, workspace: Workspace, app: App, spec: RevisionSpec) -> None:
         name = spec.revision
@@ -273,17 +342,3 @@ class Deploy:
             return
         key = revision_key(self.dep.workspace_id, self.dep.app_id, self.revision.name)
         await asyncio.shield(self.platform.runtime.stop(key))
-
-
-async def fail_interrupted(platform: Platform) -> None:
-    """At start-up: a deployment left `building` or `deploying` by a stopped platform cannot
-    resume (its build process died with it), so it fails with a reason instead of hanging."""
-    for dep in await platform.store.active_deployments():
-        failed = replace(
-            dep,
-            status=S.FAILED,
-            error="the platform stopped while this deployment was running; trigger it again.",
-            finished_at=utcnow(),
-        )
-        scoped = platform.store.scoped(dep.workspace_id)
-        await scoped.deployments.update(failed, expect=frozenset({S.BUILDING, S.DEPLOYING}))

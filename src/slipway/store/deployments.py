@@ -91,8 +91,13 @@ class SqlDeploymentRepo(ScopedRepo):
 
 class SqlRevisionRepo(ScopedRepo):
     async def create(self, rev: Revision) -> Revision:
-        """Store `rev` under the app's next number; returns it with `number` and `name`."""
+        """Store `rev` under the app's next number; returns it with `number` and `name`.
+        Idempotent per deployment (unique `deployment_id`): a deployment re-run after a crash
+        gets the revision it already has, never a second one."""
         self._check(rev.workspace_id, "revision")
+        existing = await self.get_for_deployment(rev.deployment_id)
+        if existing is not None:
+            return existing
         bump = (
             update(AppRow)
             .where(AppRow.workspace_id == self._ws, AppRow.id == rev.app_id)
@@ -111,6 +116,9 @@ class SqlRevisionRepo(ScopedRepo):
                 )
                 session.add(RevisionRow(**mapping.values(stored, cipher=self._db.cipher)))
         except IntegrityError as exc:
+            raced = await self.get_for_deployment(rev.deployment_id)  # another process won
+            if raced is not None:
+                return raced
             raise NotFound(f"deployment {rev.deployment_id!r} not found") from exc
         return stored
 

@@ -137,6 +137,9 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The worker running it and until when its lease holds (store/leases.py; 0004).
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None]
 
 
 class RevisionRow(Base):
@@ -153,13 +156,15 @@ class RevisionRow(Base):
             ["deployments.workspace_id", "deployments.id"],
             ondelete="CASCADE",
         ),
+        # One revision per deployment, whatever crashed and re-ran it (0004).
+        Index("uq_revisions_deployment_id", "deployment_id", unique=True),
     )
 
     app_id: Mapped[str] = mapped_column(ID, primary_key=True)
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     workspace_id: Mapped[str] = mapped_column(ID)
     name: Mapped[str] = mapped_column(NAME)
-    deployment_id: Mapped[str] = mapped_column(ID, index=True)
+    deployment_id: Mapped[str] = mapped_column(ID)
     image_ref: Mapped[str] = mapped_column(Text)
     image_digest: Mapped[str] = mapped_column(String(80))
     start_command: Mapped[str] = mapped_column(Text)
@@ -220,3 +225,33 @@ class IdempotencyRow(Base):
     status: Mapped[int | None]
     content_type: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class LeaseRow(Base):
+    """A named lease (leader election): held by `owner` until `expires_at` (0004)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime]
+
+
+class ReplicaRow(Base):
+    """Actual state a replica-running process publishes: one row per replica (0004).
+
+    `slot` numbers the replicas of one revision in one owner; `ready` ones carry the address
+    routers send traffic to. Rows of an owner whose `heartbeat_at` is old are ignored."""
+
+    __tablename__ = "replicas"
+    __table_args__ = (Index(None, "app_id"),)
+
+    owner: Mapped[str] = mapped_column(String(80), primary_key=True)
+    revision_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    workspace_id: Mapped[str] = mapped_column(ID)
+    app_id: Mapped[str] = mapped_column(ID)
+    host: Mapped[str] = mapped_column(String(100))
+    port: Mapped[int]
+    ready: Mapped[bool] = mapped_column(Boolean)
+    heartbeat_at: Mapped[datetime]

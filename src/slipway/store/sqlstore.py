@@ -36,6 +36,7 @@ from slipway.store.deployments import (
 )
 from slipway.store.engine import Database
 from slipway.store.idempotency import SqlIdempotencyRepo
+from slipway.store.leases import LeaseMethods
 from slipway.store.migrate import seal_plaintext_rows, upgrade
 from slipway.store.models import ApiKeyRow, AppRow, DeploymentRow, TrafficRow, WorkspaceRow
 from slipway.store.repositories import SqlApiKeyRepo, SqlAppRepo, SqlWorkspaceRepo
@@ -58,11 +59,12 @@ class ScopedSqlStore:
         self.idempotency: IdempotencyRepo = SqlIdempotencyRepo(db, workspace_id)
 
 
-class SqlStore:
+class SqlStore(LeaseMethods):
     """A `Store` on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`).
 
     `connect_args` go to the driver unchanged (e.g. asyncpg's `server_settings`). `cipher`
     seals env values at rest (`sealing.py`); without one, a key of this process only.
+    Leases (`leases.py`) come from `LeaseMethods`.
     """
 
     def __init__(

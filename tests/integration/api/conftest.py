@@ -3,7 +3,7 @@ and router are null implementations (nothing is built or run in these tests)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import api_helpers as h
 import httpx
 import pytest
+from tests.dbswitch import fresh_database_url
 
 from slipway.api import create_app
 from slipway.builder.source import GitSource
@@ -41,8 +42,15 @@ def repo(make_repo: Callable[[str], GitRepo]) -> Repo:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    s = SqlStore(f"sqlite:///{tmp_path / 'slipway.db'}")
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite in tmp_path, or a fresh PostgreSQL database (tests/dbswitch.py)."""
+    with fresh_database_url() as url:
+        yield url or f"sqlite:///{tmp_path / 'slipway.db'}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
+    s = SqlStore(database_url)
     await s.migrate()
     yield s
     await s.close()

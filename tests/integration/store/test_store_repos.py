@@ -155,8 +155,9 @@ async def test_deployment_list_newest_first_with_total_and_filter(store: SqlStor
 async def test_revisions_are_numbered_per_app_and_never_reused(store: SqlStore) -> None:
     ws = await f.workspace(store)
     a, b = await f.app(store, ws, "web"), await f.app(store, ws, "api")
-    dep = await f.deployment(store, a)
-    revs = [await f.revision(store, dep, env={"N": str(i)}) for i in range(3)]
+    deps = [await f.deployment(store, a, created=i) for i in range(3)]
+    revs = [await f.revision(store, d, env={"N": str(i)}) for i, d in enumerate(deps)]
+    dep = deps[2]
     assert [(r.number, r.name) for r in revs] == [
         (1, "web-00001"),
         (2, "web-00002"),
@@ -176,7 +177,7 @@ async def test_revisions_are_numbered_per_app_and_never_reused(store: SqlStore) 
 
     async with store._db.write() as session:
         await session.execute(RevisionRow.__table__.delete().where(RevisionRow.number == 3))
-    assert (await f.revision(store, dep)).name == "web-00004"
+    assert (await f.revision(store, await f.deployment(store, a))).name == "web-00004"
 
 
 async def test_traffic_replaces_splits_in_order(store: SqlStore) -> None:
