@@ -49,8 +49,21 @@ def test_branches_accepted(branch: str) -> None:
 
 @pytest.mark.parametrize(
     "branch",
-    ["--upload-pack=touch /tmp/x", "-b", "a..b", "a b", "$(id)", "a;b", "x\n", "a/", ".a",
-     "a.lock", "@", "refs//x", "é"],
+    [
+        "--upload-pack=touch /tmp/x",
+        "-b",
+        "a..b",
+        "a b",
+        "$(id)",
+        "a;b",
+        "x\n",
+        "a/",
+        ".a",
+        "a.lock",
+        "@",
+        "refs//x",
+        "é",
+    ],
 )
 def test_hostile_branches_rejected(branch: str) -> None:
     assert branch_problem(branch) is not None

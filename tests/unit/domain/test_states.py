@@ -32,8 +32,13 @@ def test_terminal_states_never_change(terminal: S, target: S) -> None:
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [(S.BUILDING, S.QUEUED), (S.DEPLOYING, S.BUILDING), (S.QUEUED, S.DEPLOYING),
-     (S.QUEUED, S.SUCCEEDED), (S.BUILDING, S.SUCCEEDED)],
+    [
+        (S.BUILDING, S.QUEUED),
+        (S.DEPLOYING, S.BUILDING),
+        (S.QUEUED, S.DEPLOYING),
+        (S.QUEUED, S.SUCCEEDED),
+        (S.BUILDING, S.SUCCEEDED),
+    ],
 )
 def test_no_state_is_skipped_or_revisited(current: S, target: S) -> None:
     assert not can_transition(current, target)
