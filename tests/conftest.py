@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# The in-process platform fixtures (store, platform, client) of the API and security tests.
+pytest_plugins = ["tests.integration.api.platform_fixtures"]
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.com",
