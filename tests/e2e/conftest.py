@@ -156,3 +156,13 @@ def wait_for(client: httpx.Client, path: str, *, until: set[str], timeout: float
         if time.monotonic() > deadline:
             raise AssertionError(f"still {body['status']} after {timeout}s: {body}")
         time.sleep(0.2)
+
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+def deploy(client: httpx.Client, ws_id: str, app_id: str, **body: object) -> dict:
+    """Trigger a deploy of `app_id` and wait until it has finished; returns the deployment."""
+    answer = client.post(f"/workspaces/{ws_id}/deploy", json={"appId": app_id, **body})
+    assert answer.status_code == 202, answer.text
+    return wait_for(client, f"/workspaces/{ws_id}/deploy/{answer.json()['id']}", until=FINISHED)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from tests.conftest import NODE_APP, PYTHON_APP
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import deploy, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -100,13 +100,7 @@ def test_failed_build_and_unhealthy_app_leave_the_old_revision_serving(platform,
     repo = make_repo("svc")
     repo.commit({"main.py": PYTHON_APP}, "good")
     app = api.post(f"/workspaces/{ws_id}/apps", json={"name": "svc", "gitUrl": repo.url}).json()
-    first = api.post(f"/workspaces/{ws_id}/deploy", json={"appId": app["id"]}).json()
-    assert (
-        wait_for(api, f"/workspaces/{ws_id}/deploy/{first['id']}", until={"succeeded", "failed"})[
-            "status"
-        ]
-        == "succeeded"
-    )
+    assert deploy(api, ws_id, app["id"])["status"] == "succeeded"
 
     # A build command that fails.
     api.patch(

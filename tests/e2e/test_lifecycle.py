@@ -9,7 +9,7 @@ import time
 
 import pytest
 from tests.conftest import PYTHON_APP
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import deploy
 
 pytestmark = pytest.mark.e2e
 
@@ -27,13 +27,7 @@ def test_cancel_kills_the_build_and_keeps_serving(platform, make_repo):
     repo = make_repo("slow")
     repo.commit({"main.py": PYTHON_APP}, "first")
     app = api.post(f"/workspaces/{ws_id}/apps", json={"name": "slow", "gitUrl": repo.url}).json()
-    first = api.post(f"/workspaces/{ws_id}/deploy", json={"appId": app["id"]}).json()
-    assert (
-        wait_for(api, f"/workspaces/{ws_id}/deploy/{first['id']}", until={"succeeded", "failed"})[
-            "status"
-        ]
-        == "succeeded"
-    )
+    assert deploy(api, ws_id, app["id"])["status"] == "succeeded"
 
     marker = "slipway-cancel-marker-7431"
     api.patch(
@@ -59,13 +53,7 @@ def test_cancel_kills_the_build_and_keeps_serving(platform, make_repo):
 
     # The next deployment of the app is not blocked by the cancelled one.
     api.patch(f"/workspaces/{ws_id}/apps/{app['id']}", json={"buildCommand": None})
-    again = api.post(f"/workspaces/{ws_id}/deploy", json={"appId": app["id"]}).json()
-    assert (
-        wait_for(api, f"/workspaces/{ws_id}/deploy/{again['id']}", until={"succeeded", "failed"})[
-            "status"
-        ]
-        == "succeeded"
-    )
+    assert deploy(api, ws_id, app["id"])["status"] == "succeeded"
 
 
 def test_stopping_the_platform_stops_every_replica(platform, make_repo):
@@ -76,13 +64,7 @@ def test_stopping_the_platform_stops_every_replica(platform, make_repo):
     app = api.post(
         f"/workspaces/{ws_id}/apps", json={"name": "svc", "gitUrl": repo.url, "replicas": 2}
     ).json()
-    dep = api.post(f"/workspaces/{ws_id}/deploy", json={"appId": app["id"]}).json()
-    assert (
-        wait_for(api, f"/workspaces/{ws_id}/deploy/{dep['id']}", until={"succeeded", "failed"})[
-            "status"
-        ]
-        == "succeeded"
-    )
+    assert deploy(api, ws_id, app["id"])["status"] == "succeeded"
     images = str(platform.data_dir / "images")
     ports = {re.search(r"--setenv PORT (\d+)", p).group(1) for p in processes_mentioning(images)}
     assert len(ports) == 2  # two replicas (bwrap shows twice per sandbox: parent and init)

@@ -28,6 +28,11 @@ DataDir = Annotated[
     Path, typer.Option("--data-dir", help="Where Slipway keeps its database, builds and images.")
 ]
 
+Host = Annotated[str, typer.Option(help="Address the API and router listen on.")]
+ApiPort = Annotated[int, typer.Option(help="Port of the HTTP API.")]
+RouterPort = Annotated[int, typer.Option(help="Port apps are served on.")]
+BaseDomain = Annotated[str, typer.Option(help="Apps answer on {app}.{ws}.DOMAIN.")]
+
 
 def _run(coro: object) -> object:
     try:
@@ -38,18 +43,20 @@ def _run(coro: object) -> object:
         return asyncio.run(coro)  # type: ignore[arg-type]
 
 
+def _log_warnings() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+
+
 @app.command()
 def up(
     data_dir: DataDir = Path(".slipway"),
-    host: Annotated[str, typer.Option(help="Address the API and router listen on.")] = "127.0.0.1",
-    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8000,
-    router_port: Annotated[int, typer.Option(help="Port apps are served on.")] = 8080,
-    base_domain: Annotated[
-        str, typer.Option(help="Apps answer on {app}.{ws}.DOMAIN.")
-    ] = "localhost",
+    host: Host = "127.0.0.1",
+    api_port: ApiPort = 8000,
+    router_port: RouterPort = 8080,
+    base_domain: BaseDomain = "localhost",
 ) -> None:
     """Start the platform: API, deploy worker and router, SQLite in the data directory."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    _log_warnings()
     os.environ.setdefault("SLIPWAY_ALLOW_LOCAL_GIT", "1")
     config = bootstrap.config_from_env(
         data_dir,
@@ -73,15 +80,13 @@ def serve(
         str | None,
         typer.Option(help="postgresql://... (or sqlite:///path); default: SQLite in the data dir."),
     ] = None,
-    host: Annotated[str, typer.Option(help="Address the API and router listen on.")] = "127.0.0.1",
-    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8000,
-    router_port: Annotated[int, typer.Option(help="Port apps are served on.")] = 8080,
-    base_domain: Annotated[
-        str, typer.Option(help="Apps answer on {app}.{ws}.DOMAIN.")
-    ] = "localhost",
+    host: Host = "127.0.0.1",
+    api_port: ApiPort = 8000,
+    router_port: RouterPort = 8080,
+    base_domain: BaseDomain = "localhost",
 ) -> None:
     """Run some roles of the platform; several processes may share one PostgreSQL database."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    _log_warnings()
     try:
         roles = bootstrap.parse_roles(role or ["all"])
     except ValueError as exc:
