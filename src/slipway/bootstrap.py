@@ -5,6 +5,9 @@ API on uvicorn), `worker` (claims and builds deployments; the worker holding the
 `replicas` lease also runs every replica and rollout), `router` (its own listening socket on
 asyncio Protocols). `slipway up` is all three on SQLite. Every process also runs the
 recovery sweep (`services/recovery.py`), so no deployment outlives its worker's lease.
+On PostgreSQL (several processes) `_cluster` adds published replica state and LISTEN
+(`services/replicastate.py`, `store/notify.py`), so routers and API processes without the
+replicas see them.
 Stopping it (SIGINT or SIGTERM) stops every replica it started.
 """
 
@@ -15,9 +18,10 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -31,11 +35,15 @@ from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
 from slipway.services import leasing
 from slipway.services.leasing import Leadership, LeaseSettings
+from slipway.services.logs import LOGS_CHANNEL
 from slipway.services.pipeline import Worker
 from slipway.services.platform import Platform, Settings
 from slipway.services.recovery import Reconciler
+from slipway.services.replicastate import PublishedRuntime, ReplicaPublisher, resync_routes
 from slipway.services.routing import RouteSyncer
 from slipway.store import SqlStore
+from slipway.store.notify import PgListener
+from slipway.store.replicas import REPLICAS_CHANNEL
 from slipway.store.sealing import KEY_ENV, load_cipher
 
 log = logging.getLogger("slipway")
@@ -171,6 +179,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     router = RouterServer()  # serves only with the router role; else an unused table
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
     platform = build_platform(config, store, router, app_logs=app_logs)
+    cluster, publisher = _cluster(config, platform, leader=leader, leases=leases)
     syncer = RouteSyncer(platform)
     syncer.attach()
     worker = Worker(platform, leases=leases, rollouts=leader.holds)
@@ -186,6 +195,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             await router.start(config.host, config.router_port)
         await reconciler.start_up()
         tasks = [loop.create_task(reconciler.run(), name="reconciler")]
+        tasks += [loop.create_task(coro, name="cluster") for coro in cluster]
         if "worker" in roles:
             tasks.append(loop.create_task(worker.run(), name="worker"))
             tasks.append(loop.create_task(leader.run(), name="leader"))
@@ -208,11 +218,41 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         await syncer.close()
         await platform.close()
         await platform.runtime.close()
+        if publisher is not None:
+            with contextlib.suppress(Exception):
+                await publisher.close()
         await router.close()
         with contextlib.suppress(Exception):
             await leader.resign()
         await store.close()
         app_logs.close()
+
+
+def _cluster(
+    config: Config, platform: Platform, *, leader: Leadership, leases: LeaseSettings
+) -> tuple[list[Coroutine[Any, Any, None]], ReplicaPublisher | None]:
+    """Several processes (PostgreSQL): a worker publishes its replicas; every process reads
+    published ones (`PublishedRuntime` becomes `platform.runtime`), refreshed at each
+    NOTIFY; API processes wake log followers at each NOTIFY; routers also resync routes."""
+    if platform.store.single_process:
+        return [], None
+    local, store = platform.runtime, platform.store
+    view = PublishedRuntime(local, store, leading=leader.holds, lease_seconds=config.lease_seconds)
+    platform.runtime = view
+    listener = PgListener(config.db_url)
+    listener.subscribe(REPLICAS_CHANNEL, view.kick)
+    listener.subscribe(LOGS_CHANNEL, platform.logs.wake)
+    tasks: list[Coroutine[Any, Any, None]] = [listener.run(), view.run()]
+    publisher = None
+    if "worker" in config.roles:
+        publisher = ReplicaPublisher(
+            store, local, owner=leases.owner, lease_seconds=config.lease_seconds
+        )
+        publisher.attach()
+        tasks.append(publisher.run())
+    if "router" in config.roles:
+        tasks.append(resync_routes(platform))
+    return tasks, publisher
 
 
 def _api_server(config: Config, platform: Platform, app_logs: AppLogFiles) -> _Server:

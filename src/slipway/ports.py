@@ -34,6 +34,17 @@ LogSink = Callable[[str], Awaitable[None]]
 # --------------------------------------------------------------------------- store
 
 
+@dataclass(frozen=True)
+class PublishedReplica:
+    """One replica as its owner published it (`replicas` table), for processes without it."""
+
+    revision_key: str
+    host: str
+    port: int
+    ready: bool
+    owner: str = ""
+
+
 class WorkspaceRepo(Protocol):
     async def create(self, ws: Workspace) -> None: ...  # Conflict on a taken name
     async def get(self, workspace_id: str) -> Workspace | None: ...
@@ -161,6 +172,22 @@ class Store(Protocol):
 
     async def lead(self, name: str, *, owner: str, lease_seconds: float) -> bool: ...
     async def resign(self, name: str, *, owner: str) -> None: ...
+
+    # Published replicas (store/replicas.py) and notifications (no-ops on SQLite):
+    async def publish_replicas(
+        self, *, owner: str, key: str, replicas: Sequence[PublishedReplica]
+    ) -> None: ...  # replaces owner's rows of revision `key`
+    async def heartbeat_replicas(self, *, owner: str, purge_before: datetime) -> None: ...
+    async def withdraw_replicas(self, *, owner: str) -> None: ...
+    async def published_replicas(self, *, fresh_after: datetime) -> list[PublishedReplica]: ...
+    async def notify(self, channel: str, payload: str) -> None: ...  # PostgreSQL NOTIFY
+
+
+class Notifications(Protocol):
+    """Channels other processes `Store.notify` on (PostgreSQL LISTEN); a hint, never the
+    only signal: listeners also poll."""
+
+    def subscribe(self, channel: str, callback: Callable[[str], None]) -> None: ...
 
 
 # --------------------------------------------------------------------------- builder

@@ -126,6 +126,13 @@ class LogHub:
             if self._opening.get(deployment_id) is opened:
                 del self._opening[deployment_id]
 
+    def wake(self, deployment_id: str) -> None:
+        """Lines of that deployment were stored by another process (a NOTIFY): followers
+        waiting in `wait_live` look at the store now instead of at their next poll."""
+        waiting = self._opening.pop(deployment_id, None)
+        if waiting is not None:
+            waiting.set()
+
     def publish(self, deployment_id: str, first_index: int, lines: list[str]) -> None:
         live = self._logs.get(deployment_id)
         if live is None or live.closed or first_index != live.end:

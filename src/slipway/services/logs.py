@@ -35,6 +35,9 @@ SETTLE_SECONDS = 0.05
 SYNC_PREFIX = "[deploy]"
 """The pipeline's own lines, written around status changes: they wait until every line
 before them is stored, so a terminal status is never visible before its log."""
+LOGS_CHANNEL = "slipway_logs"
+"""NOTIFY channel (payload: deployment id) after each stored batch, for other processes'
+followers (`LogHub.wake`); their 1 s poll stays the safety net."""
 MAX_PENDING = 2000
 """Lines a build may be ahead of the store before its writes wait (memory bound)."""
 
@@ -46,6 +49,7 @@ class BuildLog:
 
     def __init__(self, platform: Platform, scoped: ScopedStore, deployment_id: str) -> None:
         self._hub = platform.logs
+        self._store = platform.store
         self._scoped = scoped
         self._id = deployment_id
         self._next = 0
@@ -89,6 +93,13 @@ class BuildLog:
                 # Stored or lost, these indexes are settled: the hub may let go of them.
                 self._stored = first + len(batch)
                 self._hub.stored(self._id, self._stored)
+            await self._notify()
+
+    async def _notify(self) -> None:
+        try:
+            await self._store.notify(LOGS_CHANNEL, self._id)
+        except Exception:  # followers elsewhere fall back to polling
+            log.exception("deployment %s: could not notify log followers", self._id)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from slipway.store.idempotency import SqlIdempotencyRepo
 from slipway.store.leases import LeaseMethods
 from slipway.store.migrate import seal_plaintext_rows, upgrade
 from slipway.store.models import ApiKeyRow, AppRow, DeploymentRow, TrafficRow, WorkspaceRow
+from slipway.store.replicas import ReplicaMethods
 from slipway.store.repositories import SqlApiKeyRepo, SqlAppRepo, SqlWorkspaceRepo
 from slipway.store.sealing import EnvCipher
 
@@ -59,12 +60,13 @@ class ScopedSqlStore:
         self.idempotency: IdempotencyRepo = SqlIdempotencyRepo(db, workspace_id)
 
 
-class SqlStore(LeaseMethods):
+class SqlStore(LeaseMethods, ReplicaMethods):
     """A `Store` on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`).
 
     `connect_args` go to the driver unchanged (e.g. asyncpg's `server_settings`). `cipher`
     seals env values at rest (`sealing.py`); without one, a key of this process only.
-    Leases (`leases.py`) come from `LeaseMethods`.
+    Leases (`leases.py`) come from `LeaseMethods`, published replicas and NOTIFY
+    (`replicas.py`) from `ReplicaMethods`.
     """
 
     def __init__(
