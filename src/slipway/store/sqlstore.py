@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.orm import aliased
 
 from slipway.domain.models import ApiKey, App, Deployment, Workspace, utcnow
@@ -44,6 +44,7 @@ from slipway.store.repositories import SqlApiKeyRepo, SqlAppRepo, SqlWorkspaceRe
 from slipway.store.sealing import EnvCipher
 
 _ACTIVE = (DeploymentStatus.BUILDING.value, DeploymentStatus.DEPLOYING.value)
+_MIGRATE_LOCK = 0x534C5750  # "SLWP": the advisory lock key that serializes migrations
 
 
 class ScopedSqlStore:
@@ -85,6 +86,12 @@ class SqlStore(LeaseMethods, ReplicaMethods):
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (`alembic upgrade head`); idempotent."""
         async with self._db.write_connection() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several processes may start at once on a fresh database: one migrates while
+                # the others wait here, then find the schema at head (released at commit).
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK}
+                )
             await conn.run_sync(upgrade)
             await conn.run_sync(seal_plaintext_rows, self._db.cipher)
 

@@ -78,3 +78,11 @@ async def test_concurrent_writers_never_see_a_locked_database(make_store: Any) -
     assert sorted(r.number for r in revisions) == [1, 2, 3, 4, 5]
     for dep in deps:
         assert len(await second.scoped(ws.id).logs.list(dep.id)) == 10
+
+
+async def test_processes_starting_at_once_migrate_a_fresh_database_once(make_store) -> None:
+    """Several platform processes starting together on an empty database must not race."""
+    stores = [make_store() for _ in range(4)]
+    await asyncio.wait_for(asyncio.gather(*(s.migrate() for s in stores)), 60)
+    for s in stores:
+        await s.migrate()  # and again: idempotent
