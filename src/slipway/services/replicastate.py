@@ -185,11 +185,18 @@ class PublishedRuntime:
 
 
 async def resync_routes(platform: Platform) -> None:
-    """Rebuild every serving app's routes every `REFRESH_SECONDS`, until cancelled."""
+    """Rebuild every serving app's routes every `REFRESH_SECONDS`, until cancelled; drop the
+    routes of apps that stopped serving (deleted by another process) since the last round."""
+    served: set[str] = set()
     while True:
         try:
+            now: set[str] = set()
             for workspace, app in await platform.store.serving_apps():
                 await sync_routes(platform, workspace, app)
+                now.add(app.id)
+            for app_id in served - now:
+                platform.router.remove_app(app_id)
+            served = now
         except Exception:
             log.exception("route resync failed")
         await asyncio.sleep(REFRESH_SECONDS)
