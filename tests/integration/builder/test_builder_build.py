@@ -19,11 +19,6 @@ from slipway.domain.errors import DeployFailed
 from slipway.domain.models import App, Commit, Image
 from slipway.sandbox import sandbox_argv
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["which", "bwrap"], capture_output=True).returncode != 0,
-    reason="bubblewrap is not installed",
-)
-
 
 class Lines:
     """A LogSink that remembers each line and when it arrived."""

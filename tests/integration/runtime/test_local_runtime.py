@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,8 +15,6 @@ from slipway.domain.errors import DeployFailed
 from slipway.ports import RevisionSpec
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.process import descendants
-
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 SERVER = textwrap.dedent(
     """

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +12,6 @@ from tests.integration.runtime.test_local_runtime import SERVER, alive, make_spe
 
 from slipway.domain.errors import DeployFailed
 from slipway.runtime.local import LocalRuntime
-
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
 @pytest.fixture
