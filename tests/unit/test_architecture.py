@@ -50,3 +50,15 @@ def test_ruff_is_clean() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_mypy_is_clean() -> None:
+    """Strict on domain/ and services/ (pyproject.toml), the default elsewhere."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "src/slipway"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout

@@ -7,8 +7,9 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,6 +24,7 @@ app.add_typer(workspace_app, name="workspace")
 for _commands in (apps_cmds, deploy_cmds, traffic_cmds):  # client commands (HTTP API)
     _commands.register(app)
 console = Console()
+T = TypeVar("T")
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="Where Slipway keeps its database, builds and images.")
@@ -34,13 +36,13 @@ RouterPort = Annotated[int, typer.Option(help="Port apps are served on.")]
 BaseDomain = Annotated[str, typer.Option(help="Apps answer on {app}.{ws}.DOMAIN.")]
 
 
-def _run(coro: object) -> object:
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on uvloop (what the router is measured on), else on asyncio's loop."""
     try:
         import uvloop
-
-        return uvloop.run(coro)  # type: ignore[arg-type]
     except ImportError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def _log_warnings() -> None:
@@ -126,7 +128,7 @@ def workspace_create(
             await store.close()
 
     try:
-        ws_id, ws_name, key = _run(create())  # type: ignore[misc]
+        ws_id, ws_name, key = _run(create())
     except DomainError as exc:
         console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(2) from None
