@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import tempfile
 
 from slipway.domain.errors import DeployFailed
 from slipway.ports import LogSink, RevisionSpec
 from slipway.runtime.local import process
-from slipway.sandbox import sandbox_argv
 
 MAX_LINE = 65536
 
@@ -23,7 +20,14 @@ MAX_LINE = 65536
 async def run_once(
     spec: RevisionSpec, command: str, *, log: LogSink, timeout: float, use_sandbox: bool
 ) -> int:
-    proc = await _spawn(spec, command, use_sandbox=use_sandbox)
+    proc = await process.spawn_app(
+        command,
+        app_dir=spec.app_dir,
+        env=spec.env,
+        use_sandbox=use_sandbox,
+        merge_stderr=True,
+        limit=MAX_LINE * 2,
+    )
     try:
         await asyncio.wait_for(_pump(proc, log), timeout)
         return await proc.wait()
@@ -36,30 +40,6 @@ async def run_once(
             process.kill_now(proc)
             with contextlib.suppress(ProcessLookupError):
                 await asyncio.shield(proc.wait())
-
-
-async def _spawn(
-    spec: RevisionSpec, command: str, *, use_sandbox: bool
-) -> asyncio.subprocess.Process:
-    argv = ["sh", "-c", command]
-    env = dict(spec.env)
-    cwd: str | None = None
-    if use_sandbox:
-        argv = sandbox_argv(argv, app_dir=spec.app_dir, env=env, app_writable=False)
-    else:
-        path = os.environ.get("PATH", "/usr/bin:/bin")
-        env = {"PATH": path, "HOME": tempfile.gettempdir(), **env}
-        cwd = spec.app_dir
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-        cwd=cwd,
-        env=None if use_sandbox else env,
-        limit=MAX_LINE * 2,
-    )
 
 
 async def _pump(proc: asyncio.subprocess.Process, log: LogSink) -> None:

@@ -15,9 +15,45 @@ import contextlib
 import os
 import signal
 import socket
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
+from slipway.sandbox import sandbox_argv
+
 KILL_AFTER_SECONDS = 10.0
+
+
+async def spawn_app(
+    command: str,
+    *,
+    app_dir: str,
+    env: Mapping[str, str],
+    use_sandbox: bool,
+    merge_stderr: bool,
+    limit: int = 2**16,
+) -> asyncio.subprocess.Process:
+    """Start the user's `command` against the image at `app_dir` (bound at /app in the
+    sandbox), in a session of its own, with stdout (and stderr, or merged) piped."""
+    argv = ["sh", "-c", command]
+    cwd: str | None = None
+    run_env: dict[str, str] | None = None
+    if use_sandbox:
+        argv = sandbox_argv(argv, app_dir=app_dir, env=env, app_writable=False)
+    else:  # tests of the runtime itself, on hosts without bubblewrap
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        run_env = {"PATH": path, "HOME": tempfile.gettempdir(), **env}
+        cwd = app_dir
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+        start_new_session=True,
+        cwd=cwd,
+        env=run_env,
+        limit=limit,
+    )
 
 
 def descendants(root: int) -> list[int]:

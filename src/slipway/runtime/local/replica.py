@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import tempfile
 from collections import deque
 from collections.abc import Callable
 
 from slipway.domain.redact import Redactor
 from slipway.ports import RevisionSpec
 from slipway.runtime.local import health, process
-from slipway.sandbox import sandbox_argv
 
 LOG_LINES = 200
 STARTING_PROBE_INTERVAL = 0.15
@@ -144,26 +141,12 @@ class Replica:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         spec = self.spec
-        env = {**spec.env, "PORT": str(self.port)}
-        argv = ["sh", "-c", spec.start_command]
-        cwd: str | None = None
-        if self.use_sandbox:
-            argv = sandbox_argv(argv, app_dir=spec.app_dir, env=env, app_writable=False)
-        else:
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": tempfile.gettempdir(),
-                **env,
-            }
-            cwd = spec.app_dir
-        return await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            cwd=cwd,
-            env=None if self.use_sandbox else env,
+        return await process.spawn_app(
+            spec.start_command,
+            app_dir=spec.app_dir,
+            env={**spec.env, "PORT": str(self.port)},
+            use_sandbox=self.use_sandbox,
+            merge_stderr=False,
         )
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> bool:
