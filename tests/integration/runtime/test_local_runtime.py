@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -71,13 +70,6 @@ def app_dir(tmp_path: Path) -> Path:
     d.mkdir()
     (d / "main.py").write_text(SERVER)
     return d
-
-
-@pytest.fixture
-async def runtime() -> AsyncIterator[LocalRuntime]:
-    rt = LocalRuntime()
-    yield rt
-    await rt.close()
 
 
 def alive(pid: int) -> bool:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +30,6 @@ def app_dir(tmp_path: Path) -> Path:
         "sys.exit(int(os.environ.get('CODE', '0')))\n"
     )
     return d
-
-
-@pytest.fixture
-async def runtime() -> AsyncIterator[LocalRuntime]:
-    rt = LocalRuntime()
-    yield rt
-    await rt.close()
 
 
 async def test_release_command_runs_once_in_the_sandbox_with_the_env(
