@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from tests.dbswitch import POSTGRES, fresh_database_url
 from tests.integration.api import api_helpers as h
+from tests.integration.store import store_factories as f
 
 from slipway.builder.source import GitSource
-from slipway.domain.ids import new_id
-from slipway.domain.models import App, Deployment, Revision, TrafficSplit, utcnow
+from slipway.domain.models import TrafficSplit
 from slipway.domain.states import DeploymentStatus as S
 from slipway.services.leasing import LeaseSettings
 from slipway.services.platform import Platform
@@ -48,57 +48,19 @@ async def platform(database_url: str, tmp_path: Path) -> AsyncIterator[Platform]
     await store.close()
 
 
-async def _app(p: Platform, ws_id: str, name: str) -> App:
-    now = utcnow()
-    a = App(
-        id=new_id("app"),
-        workspace_id=ws_id,
-        name=name,
-        git_url="https://x.test/r.git",
-        created_at=now,
-        updated_at=now,
-    )
-    await p.store.scoped(ws_id).apps.create(a)
-    return a
-
-
-async def _dep(p: Platform, ws_id: str, app_id: str) -> Deployment:
-    dep = Deployment(
-        id=new_id("dep"), workspace_id=ws_id, app_id=app_id, status=S.QUEUED, created_at=utcnow()
-    )
-    await p.store.scoped(ws_id).deployments.create(dep)
-    return dep
-
-
-def _revision(dep: Deployment) -> Revision:
-    return Revision(
-        workspace_id=dep.workspace_id,
-        app_id=dep.app_id,
-        name="",
-        number=0,
-        deployment_id=dep.id,
-        image_ref="r/x:1",
-        image_digest="sha256:" + "0" * 64,
-        start_command="true",
-        env={},
-        health_check_path=None,
-        created_at=utcnow(),
-    )
-
-
 async def test_dead_workers_deployments_are_requeued_failed_or_finished(
     platform: Platform,
 ) -> None:
     p = platform
-    ws = (await h.make_tenant(p.store, "acme")).id
-    scoped = p.store.scoped(ws)
-    apps = [await _app(p, ws, f"a{i}") for i in range(3)]
-    building, cut, shifted = [await _dep(p, ws, a.id) for a in apps]
+    ws = await f.workspace(p.store)
+    scoped = p.store.scoped(ws.id)
+    apps = [await f.app(p.store, ws, f"a{i}") for i in range(3)]
+    building, cut, shifted = [await f.deployment(p.store, a) for a in apps]
     for _ in range(3):
         await p.store.claim_deployment(owner="dead", lease_seconds=0, handovers=False)
     names = {}
     for dep in (cut, shifted):
-        rev = await scoped.revisions.create(_revision(dep))
+        rev = await f.revision(p.store, dep)
         names[dep.id] = rev.name
         moved = replace(dep, status=S.DEPLOYING, revision_name=rev.name)
         await scoped.deployments.update(moved)
@@ -115,11 +77,11 @@ async def test_dead_workers_deployments_are_requeued_failed_or_finished(
 
 async def test_a_live_lease_is_left_alone_except_on_sqlite(platform: Platform) -> None:
     p = platform
-    ws = (await h.make_tenant(p.store, "acme")).id
-    dep = await _dep(p, ws, (await _app(p, ws, "web")).id)
+    ws = await f.workspace(p.store)
+    dep = await f.deployment(p.store, await f.app(p.store, ws))
     await p.store.claim_deployment(owner="alive", lease_seconds=30, handovers=False)
     single = p.store.single_process  # SQLite: another owner's lease is a dead process's
     assert await recover_expired(p, ME) == (1 if single else 0)
-    stored = await p.store.scoped(ws).deployments.get(dep.id)
+    stored = await p.store.scoped(ws.id).deployments.get(dep.id)
     assert stored is not None
     assert stored.status == (S.QUEUED if single else S.BUILDING)
