@@ -4,9 +4,9 @@ side (`follow`, what the WebSocket stream sends).
 Writing: a line goes to the `LogHub` first, so live watchers see it at once whatever the
 database is doing, and then to the store written behind: one task writes whatever lines
 are pending in one transaction, then the next batch, so a chatty build costs a transaction
-per batch, not per line, and never waits for the database. The pipeline's own `[deploy]`
-lines, written around status changes, wait until everything before them is stored, so a
-client that sees a terminal status also finds the whole log (up to those lines) in the store.
+per batch, not per line, and never waits for the database. `flush` waits until every line
+written so far is stored: the pipeline calls it before each status change, so a client that
+sees a new status also finds the log that led to it.
 
 Reading: `follow` yields the backlog from index `since`, then each line as it is written,
 then the final status. While the build runs it reads from the hub's in-memory log (lines
@@ -32,9 +32,6 @@ from slipway.services.platform import Platform
 POLL_SECONDS = 1.0
 """How often a follower with nothing live to read looks at the stored status."""
 SETTLE_SECONDS = 0.05
-SYNC_PREFIX = "[deploy]"
-"""The pipeline's own lines, written around status changes: they wait until every line
-before them is stored, so a terminal status is never visible before its log."""
 LOGS_CHANNEL = "slipway_logs"
 """NOTIFY channel (payload: deployment id) after each stored batch, for other processes'
 followers (`LogHub.wake`); their 1 s poll stays the safety net."""
@@ -70,7 +67,7 @@ class BuildLog:
         self._pending.append(line)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
-        if line.startswith(SYNC_PREFIX) or len(self._pending) >= MAX_PENDING:
+        if len(self._pending) >= MAX_PENDING:
             await self.flush()
 
     async def flush(self) -> None:

@@ -217,6 +217,14 @@ class Deploy:
         except Exception as exc:
             log.exception("deployment %s failed unexpectedly", self.dep.id)
             await self._fail(f"Slipway hit an internal error ({type(exc).__name__}).")
+        finally:
+            await asyncio.shield(self.log.flush())
+
+    async def _settle(self, dep: Deployment, expect: frozenset[S]) -> bool:
+        """Store a status change, after every log line written so far: a client that sees
+        the new status finds the log that led to it."""
+        await self.log.flush()
+        return await self.scoped.deployments.update(dep, expect=expect)
 
     async def _load(self) -> tuple[Workspace, App]:
         workspace = await self.platform.store.workspaces.get(self.dep.workspace_id)
@@ -252,7 +260,7 @@ class Deploy:
         if self.dep.status == S.DEPLOYING:
             return
         moved = replace(self.dep, status=S.DEPLOYING, image_ref=image.ref)
-        if not await self.scoped.deployments.update(moved, expect=frozenset({S.BUILDING})):
+        if not await self._settle(moved, frozenset({S.BUILDING})):
             raise asyncio.CancelledError
         self.dep = moved
 
@@ -285,6 +293,7 @@ class Deploy:
     async def _hand_over(self) -> None:
         """A builder without replicas: the process that runs them takes it from here."""
         await self.log("[deploy] Built; the rollout waits for the process that runs replicas")
+        await self.log.flush()
         owner = await self.platform.store.release_deployment(self.dep.id, owner=self._owner)
         if not owner:
             log.warning("deployment %s: lease lost before the hand-over", self.dep.id)
@@ -303,7 +312,7 @@ class Deploy:
         finally:
             self.platform.launching.discard(spec.key)
         done = replace(self.dep, status=S.SUCCEEDED, finished_at=utcnow())
-        if not await self.scoped.deployments.update(done, expect=frozenset({S.DEPLOYING})):
+        if not await self._settle(done, frozenset({S.DEPLOYING})):
             raise asyncio.CancelledError
         self.dep = done
         await self.log(f"[deploy] Deployment succeeded: {name} is serving")
@@ -330,7 +339,7 @@ class Deploy:
         error = self.log.redact(error)
         await self.log(f"[deploy] Deployment failed: {error}")
         failed = replace(self.dep, status=S.FAILED, error=error, finished_at=utcnow())
-        await self.scoped.deployments.update(failed, expect=frozenset({S.BUILDING, S.DEPLOYING}))
+        await self._settle(failed, frozenset({S.BUILDING, S.DEPLOYING}))
         await self._clean_up_after_failure()
 
     async def _clean_up_after_failure(self) -> None:
