@@ -61,7 +61,7 @@ async def main(rounds: int) -> None:
     await admin.execute(f'CREATE SCHEMA "{schema}"')
     args = {"server_settings": {"search_path": schema}}
     writer, reader = SqlStore(PG, connect_args=args), SqlStore(PG, connect_args=args)
-    local = LocalRuntime(use_sandbox=False)
+    local = LocalRuntime()
     views = {
         "notify": PublishedRuntime(local, reader, leading=lambda: False, lease_seconds=30),
         "poll": PublishedRuntime(local, reader, leading=lambda: False, lease_seconds=30),

@@ -30,9 +30,11 @@ from slipway.api.connections import HEAD_TIMEOUT_SECONDS, HeaderLimit, with_head
 from slipway.api.limits import ApiLimits
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 from slipway.router import RouterServer
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
+from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost, netns
 from slipway.services import leasing
 from slipway.services.leasing import Leadership, LeaseSettings
 from slipway.services.logs import LOGS_CHANNEL
@@ -73,13 +75,24 @@ class Config:
     api_port: int = 8000
     router_port: int = 8080
     base_domain: str = "localhost"
-    allow_local_git: bool = False
+    allow_local_git: bool = False  # any local path (outside the data directory)
+    local_git_roots: tuple[str, ...] = ()  # local repositories under these directories
     database_url: str | None = None
     registry: str = "local"
     health_timeout_seconds: float = 60.0
     drain_seconds: float = 30.0
     roles: frozenset[str] = ROLES
     lease_seconds: float = leasing.LEASE_SECONDS
+    sandbox_uid_base: int = DEFAULT_UID_BASE
+
+    @property
+    def local_git(self) -> LocalRepos:
+        """Local repositories: as the operator allows them, never inside the data dir."""
+        return LocalRepos(
+            roots=tuple(os.path.realpath(r) for r in self.local_git_roots),
+            anywhere=self.allow_local_git,
+            forbidden=(str(self.data_dir.resolve()),),
+        )
 
     @property
     def db_url(self) -> str:
@@ -94,6 +107,10 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
     values: dict[str, object] = {
         "database_url": env.get("SLIPWAY_DATABASE_URL") or None,
         "allow_local_git": env.get("SLIPWAY_ALLOW_LOCAL_GIT", "") == "1",
+        "local_git_roots": tuple(
+            r for r in env.get("SLIPWAY_LOCAL_GIT_ROOTS", "").split(os.pathsep) if r.strip()
+        ),
+        "sandbox_uid_base": int(env.get("SLIPWAY_SANDBOX_UID_BASE", str(DEFAULT_UID_BASE))),
         "registry": env.get("SLIPWAY_REGISTRY_NAME", "local"),
         "health_timeout_seconds": float(env.get("SLIPWAY_HEALTH_TIMEOUT", "60")),
         "drain_seconds": float(env.get("SLIPWAY_DRAIN_SECONDS", "30")),
@@ -103,10 +120,24 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
 
 
+def secure_data_dir(data_dir: Path) -> None:
+    """The data directory is private: 0700, its files 0600 and directories 0700 at its top
+    level (fixed at every start for a directory made by an older Slipway). From here on this
+    process creates files 0600 and directories 0700 (umask 077); what a sandbox must read is
+    handed to it by bind mounts (images: root's, 0644), never by path."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for entry in data_dir.iterdir():
+        if entry.is_symlink():
+            continue
+        entry.chmod(0o700 if entry.is_dir() else 0o600)
+
+
 def open_store(config: Config) -> SqlStore:
     """The store, sealing env values with `SLIPWAY_SECRET_KEY` or else the data directory's
     0600 key file (outside the database; no sandboxed app sees the data directory)."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(config.data_dir)
     cipher = load_cipher(
         setting=os.environ.get(KEY_ENV) or None, key_file=config.data_dir / "secret.key"
     )
@@ -117,17 +148,18 @@ def build_platform(
     config: Config, store: SqlStore, router: RouterServer, *, app_logs: AppLogFiles | None = None
 ) -> Platform:
     data = config.data_dir.resolve()
-    source = GitSource(data / "git", allow_local=config.allow_local_git)
+    source = GitSource(data / "git", local=config.local_git)
+    sandbox = SandboxHost(uid_base=config.sandbox_uid_base, router_port=config.router_port)
     return Platform(
         store=store,
         source=source,
-        builder=LocalBuilder(data, source, registry=config.registry),
-        runtime=LocalRuntime(host="127.0.0.1", app_logs=app_logs),
+        builder=LocalBuilder(data, source, sandbox=sandbox, registry=config.registry),
+        runtime=LocalRuntime(sandbox=sandbox, app_logs=app_logs),
         router=router,
         settings=Settings(
             base_domain=config.base_domain,
             router_port=config.router_port,
-            allow_local_git=config.allow_local_git,
+            local_git=config.local_git,
             health_timeout_seconds=config.health_timeout_seconds,
             drain_seconds=config.drain_seconds,
         ),
@@ -168,9 +200,15 @@ def api_server_config(
 
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
+    roles = config.roles
+    if "worker" in roles:
+        problems = SandboxHost.problems()
+        if problems:
+            raise SystemExit("Slipway cannot sandbox tenant code here: " + "; ".join(problems))
+        for name in await netns.sweep():
+            log.warning("removed the network namespace %s of a stopped Slipway process", name)
     store = open_store(config)
     await store.migrate()
-    roles = config.roles
     leasing.ROLES.rollouts = "worker" in roles
     leases = LeaseSettings(lease_seconds=config.lease_seconds)
     leader = Leadership(store, leases, always=store.single_process and "worker" in roles)
@@ -273,3 +311,10 @@ def _announce(config: Config) -> None:
     if "router" in config.roles:
         parts.append(f"router http://*.{config.base_domain}:{config.router_port}")
     log.warning("Slipway is up: %s", ", ".join(parts))
+    if config.allow_local_git:
+        log.warning(
+            "SLIPWAY_ALLOW_LOCAL_GIT=1: apps may build any local repository this machine has "
+            "(outside the data directory). Use it only when you are the only user."
+        )
+    elif config.local_git_roots:
+        log.warning("Local repositories allowed under: %s", ", ".join(config.local_git.roots))

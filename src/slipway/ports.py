@@ -43,6 +43,7 @@ class PublishedReplica:
     port: int
     ready: bool
     owner: str = ""
+    netns: str = ""  # the replica's network namespace (a path on the owner's host)
 
 
 class WorkspaceRepo(Protocol):
@@ -58,7 +59,7 @@ class ApiKeyRepo(Protocol):
 
 
 class AppRepo(Protocol):
-    async def create(self, app: App) -> None: ...  # Conflict on a taken name
+    async def create(self, app: App) -> App: ...  # with its `serial`; Conflict on a taken name
     async def get(self, app_id: str) -> App | None: ...
     async def get_by_name(self, name: str) -> App | None: ...
     async def list(self, *, offset: int, limit: int) -> tuple[list[App], int]: ...
@@ -226,6 +227,18 @@ class RevisionSpec:
     start_command: str
     env: dict[str, str]
     health_check_path: str | None
+    app_serial: int = 0  # the app's platform-unique number: the sandbox's uid comes from it
+    memory_mb: int | None = None  # the app's own memory limit per replica (None: default)
+
+
+@dataclass(frozen=True)
+class ReplicaLimits:
+    """What each replica of a revision may use, and what enforces it."""
+
+    memory_mb: int
+    max_processes: int
+    cpus: float
+    enforced_by: str  # "cgroup v2", "cgroup v1" or "rlimit"
 
 
 @dataclass(frozen=True)
@@ -235,6 +248,8 @@ class ReplicaStatus:
     backends: tuple[Backend, ...]  # where the ready replicas listen
     restarts: int = 0
     last_error: str | None = None  # one sentence on the latest crash or failed start
+    last_reason: str | None = None  # why the latest replica ended: "OOMKilled", "Error"
+    limits: ReplicaLimits | None = None  # None where the runtime does not know
 
 
 class Runtime(Protocol):

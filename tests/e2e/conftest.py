@@ -86,7 +86,8 @@ def start_platform(
     api_port = like.api_port if like else free_port()
     router_port = like.router_port if like else free_port()
     data_dir = tmp_path / "data"
-    env = {**os.environ, "SLIPWAY_HEALTH_TIMEOUT": "15"}
+    # Local repositories only from this test's directory (the data dir below it is refused).
+    env = {**os.environ, "SLIPWAY_HEALTH_TIMEOUT": "15", "SLIPWAY_LOCAL_GIT_ROOTS": str(tmp_path)}
     if database_url:
         env["SLIPWAY_DATABASE_URL"] = database_url
     if lease_seconds is not None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from tests.conftest import PYTHON_APP
@@ -19,6 +19,10 @@ def processes_mentioning(text: str) -> list[str]:
         ["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True
     )
     return [line for line in out.stdout.splitlines() if text in line and "ps -eo" not in line]
+
+
+def netns_named(prefix: str) -> list[str]:
+    return [p.name for p in Path("/run/netns").iterdir() if p.name.startswith(prefix)]
 
 
 def test_cancel_kills_the_build_and_keeps_serving(platform, make_repo):
@@ -66,8 +70,9 @@ def test_stopping_the_platform_stops_every_replica(platform, make_repo):
     ).json()
     assert deploy(api, ws_id, app["id"])["status"] == "succeeded"
     images = str(platform.data_dir / "images")
-    ports = {re.search(r"--setenv PORT (\d+)", p).group(1) for p in processes_mentioning(images)}
-    assert len(ports) == 2  # two replicas (bwrap shows twice per sandbox: parent and init)
+    assert len(processes_mentioning(images)) == 4  # 2 replicas: bwrap's parent and init each
+    namespaces = f"slipway-{platform.process.pid}-"
+    assert len(netns_named(namespaces)) == 2  # a network namespace per replica
 
     platform.process.send_signal(signal.SIGTERM)
     assert platform.process.wait(timeout=30) == 0
@@ -75,3 +80,4 @@ def test_stopping_the_platform_stops_every_replica(platform, make_repo):
     while processes_mentioning(images):
         assert time.monotonic() < deadline, processes_mentioning(images)
         time.sleep(0.2)
+    assert not netns_named(namespaces)

@@ -17,6 +17,7 @@ from tests.security.tenants import Tenant, h, make_tenant
 from slipway.api import create_app
 from slipway.api.limits import ApiLimits
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 from slipway.services.platform import Platform, Settings
 from slipway.store import SqlStore
 
@@ -44,11 +45,11 @@ class LiveApi:
         await self.store.migrate()
         platform = Platform(
             store=self.store,
-            source=GitSource(self.tmp / "git-cache", allow_local=True),
+            source=GitSource(self.tmp / "git-cache", local=LocalRepos(anywhere=True)),
             builder=h.NullBuilder(),
             runtime=h.NullRuntime(),
             router=h.NullRouter(),
-            settings=Settings(allow_local_git=True),
+            settings=Settings(local_git=LocalRepos(anywhere=True)),
         )
         app = create_app(platform, limits=ApiLimits(rate_burst=0))
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")

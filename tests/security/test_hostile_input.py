@@ -24,7 +24,7 @@ from slipway.api.limits import ApiLimits
 from slipway.builder.source import GitSource, root_subpath
 from slipway.domain import names
 from slipway.domain.errors import DeployFailed, Invalid
-from slipway.domain.giturls import check_git_url
+from slipway.domain.giturls import LocalRepos, check_git_url
 from slipway.services import keys
 from slipway.services.platform import Platform, Settings
 from slipway.store import SqlStore
@@ -46,11 +46,11 @@ class Env:
         self.runner.run(self.store.migrate())
         platform = Platform(
             store=self.store,
-            source=GitSource(self.cache, allow_local=True),
+            source=GitSource(self.cache, local=LocalRepos(anywhere=True)),
             builder=h.NullBuilder(),
             runtime=h.NullRuntime(),
             router=h.NullRouter(),
-            settings=Settings(allow_local_git=True),
+            settings=Settings(local_git=LocalRepos(anywhere=True)),
         )
         # hundreds of requests with one key: the rate limit is test_limits.py's subject
         app = create_app(platform, limits=ApiLimits(rate_burst=0))
@@ -102,7 +102,7 @@ def test_validators_refuse_hostile_values(value: str) -> None:
         lambda: names.check_label("name", value),
         lambda: names.check_branch("gitBranch", value),
         lambda: names.check_sha("gitCommitSha", value),
-        lambda: check_git_url("gitUrl", value, allow_local=True),
+        lambda: check_git_url("gitUrl", value, local=LocalRepos(anywhere=True)),
     ):
         with pytest.raises(Invalid):
             check()

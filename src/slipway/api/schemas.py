@@ -52,6 +52,7 @@ class AppIn(In):
     min_replicas: int | None = None
     max_replicas: int | None = None
     replicas: int | None = None
+    memory_mb: int | None = None
 
 
 class AppOut(Out):
@@ -70,6 +71,7 @@ class AppOut(Out):
     min_replicas: int
     max_replicas: int | None
     replicas: int
+    memory_mb: int | None  # per replica; null: the platform's default (512)
     url: str
     created_at: Timestamp
     updated_at: Timestamp
@@ -159,11 +161,19 @@ class ConditionOut(Out):
     last_transition_time: Timestamp
 
 
+class LimitsOut(Out):
+    memory_mb: int
+    max_processes: int
+    cpus: float
+    enforced_by: str  # "cgroup v2", "cgroup v1" or "rlimit"
+
+
 class RuntimeStatusOut(Out):
     phase: str
     ready: int
     total: int
     conditions: list[ConditionOut]
+    limits: LimitsOut | None  # per replica; null where this process cannot know
 
 
 # --------------------------------------------------------------------------- traffic

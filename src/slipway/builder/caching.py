@@ -19,8 +19,10 @@ runs no install command. One snapshot per app is kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -50,10 +52,12 @@ _SAFE = re.compile(r"^[A-Za-z0-9_./@+-]+$")
 
 
 class Caches:
-    """The cache and dependency snapshots of one app, under `root`."""
+    """The cache and dependency snapshots of one app, under `root`; its cache directories
+    belong to the app's sandbox uid `uid`, which writes them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, uid: int) -> None:
         self.root = root
+        self.uid = uid
 
     def binds(self, phase: Mapping[str, Any], all_dirs: list[str]) -> dict[str, Path]:
         """Sandbox path → host directory for one phase; every absolute cache dir of the plan."""
@@ -63,6 +67,7 @@ class Caches:
             target = check_cache_dir(inside)
             host = self.root / "dirs" / hashlib.sha256(target.encode()).hexdigest()[:16]
             host.mkdir(parents=True, exist_ok=True)
+            os.chown(host, self.uid, self.uid)
             binds[target] = host
         return binds
 
@@ -137,6 +142,60 @@ def cache_env(all_dirs: list[str]) -> dict[str, str]:
     if "/root/.cache/go-build" in env.values():
         env["GOMODCACHE"] = "/root/.cache/go-build/mod"
     return env
+
+
+def make_mount_points(app_dir: Path, binds: Mapping[str, Path], uid: int) -> None:
+    """Create, as real directories of `uid`'s, where the cache directories under `/app` will
+    be mounted, so bubblewrap (which runs as root) never creates a path in the tenant's tree.
+    Nothing is followed: a link on the way fails the build. No tenant process runs now."""
+    for inside in binds:
+        if not inside.startswith("/app/"):
+            continue
+        fd = os.open(app_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            for part in inside.removeprefix("/app/").split("/"):
+                fd = _enter(fd, part, uid, inside)
+        finally:
+            os.close(fd)
+
+
+def _enter(parent: int, name: str, uid: int, path: str) -> int:
+    """The directory `name` in `parent` (created if missing), opened; `parent` is closed."""
+    try:
+        created = False
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o755, dir_fd=parent)
+            created = True
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+        if created:
+            os.fchown(fd, uid, uid)
+            os.fchmod(fd, 0o755)
+        return fd
+    except OSError:
+        raise DeployFailed(
+            f"the cache directory {path.removeprefix('/app/')!r} is not a directory of the app."
+        ) from None
+    finally:
+        os.close(parent)
+
+
+def disk_usage(paths: list[Path]) -> int:
+    """Bytes allocated on disk below `paths` (links are not followed; missing paths are 0)."""
+    total = 0
+    todo = [str(p) for p in paths]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    try:
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+                        if entry.is_dir(follow_symlinks=False):
+                            todo.append(entry.path)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
 
 
 def top_level(app_dir: Path) -> set[str]:

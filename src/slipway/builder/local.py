@@ -2,9 +2,14 @@
 
 One build works in `data_dir/builds/<random>/app`, which the sandbox shows as `/app` (so
 absolute paths the build writes, like a venv's, stay valid where the runtime binds the
-image's app tree at `/app`). Each install and build command is the user's own string, run as
-`sh -c <cmd>` inside the sandbox only; the host never runs a shell. Output is forwarded line
-by line as it is written, up to `log_limit` lines.
+image's app tree at `/app`). Everything that touches the tenant's tree runs in a sandbox as
+the app's own uid (`slipway.sandbox`): the checkout itself (`git archive` on the host streams
+the commit into `untar.py` in a sandbox without network, which refuses unsafe trees), and
+each install and build command, the user's own string run as `sh -c <cmd>` in a sandbox with
+outbound network; the host never runs a shell. Output is forwarded line by line as it is
+written, up to `log_limit` lines. Builds get `BUILD_LIMITS` (memory, processes, CPU), and the
+tree plus the app's caches may hold at most `output_limit` bytes: a watcher measures them
+every few seconds while a command runs, and stops the build past it.
 
 The phases, as nixpacks runs them: setup (here: check that the host has the plan's
 toolchains, see `toolchains`), install (skipped when `caching` holds the dependencies
@@ -21,6 +26,7 @@ settings reuses its image without running any phase (`images/keys/`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -30,13 +36,27 @@ from typing import Any
 
 from slipway.builder import oci, proc, toolchains
 from slipway.builder import registry as registry_mod
-from slipway.builder.caching import Caches, cache_env, top_level
+from slipway.builder.caching import Caches, cache_env, disk_usage, make_mount_points, top_level
 from slipway.builder.plan import make_plan, provider_title
 from slipway.builder.source import GitSource
 from slipway.domain.errors import DeployFailed
 from slipway.domain.models import App, Commit, Image, Workspace
 from slipway.ports import LogSink
-from slipway.sandbox import sandbox_argv, toolchain_path
+from slipway.sandbox import (
+    BUILD_LIMITS,
+    Jail,
+    NetworkError,
+    Sandboxed,
+    SandboxError,
+    SandboxHost,
+    toolchain_path,
+)
+
+GIB = 1024**3
+OUTPUT_LIMIT = 4 * GIB
+WATCH_SECONDS = 2.0
+UNTAR = (Path(__file__).parent / "untar.py").read_bytes()
+UNTAR_PATH = "/slipway/untar.py"
 
 
 class BuildLog:
@@ -66,14 +86,18 @@ class LocalBuilder:
         data_dir: Path,
         source: GitSource,
         *,
+        sandbox: SandboxHost | None = None,
         registry: str = "local",
         timeout_seconds: float = 900,
         log_limit: int = 10000,
         push_to: str | None = None,
+        output_limit: int = OUTPUT_LIMIT,
     ) -> None:
         """`push_to`: the OCI registry to push to; `SLIPWAY_REGISTRY` when not given."""
         self.data_dir = data_dir
         self.source = source
+        self.sandbox = sandbox or SandboxHost()
+        self.output_limit = output_limit
         self.registry = registry
         self.timeout_seconds = timeout_seconds
         self.log_limit = log_limit
@@ -87,7 +111,7 @@ class LocalBuilder:
 
     async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
         key = build_key(app, commit, pushed_to=self.push_to.host if self.push_to else "")
-        reused = await self._reuse(key)
+        reused = await self._reuse(key, self._ref_prefix(workspace, app))
         if reused is not None:
             await log(f"[nixpacks] Image for {commit.sha[:7]} already built: no phase runs")
             await log(f"[registry] Image {reused.ref} ({reused.digest})")
@@ -113,7 +137,7 @@ class LocalBuilder:
     ) -> Image:
         app_dir = build_dir / "app"
         await log.announce(f"[git] Checking out {commit.sha[:12]}")
-        await self.source.checkout(app, commit.sha, app_dir)
+        await self.checkout(app, commit.sha, app_dir)
         plan = make_plan(
             app_dir,
             env=app.env,
@@ -130,6 +154,7 @@ class LocalBuilder:
             raise DeployFailed("no start command was found: set one or add a Procfile.")
         await self._setup(plan, log)
         await self._run_phases(app, app_dir, plan, log)
+        await self._check_output(app, app_dir)
         await log.announce("[nixpacks] Build succeeded")
         spec = self._spec(workspace, app, commit, plan, start)
         image = await asyncio.to_thread(oci.package, self.images_dir, app_dir, spec)
@@ -140,6 +165,58 @@ class LocalBuilder:
         await self._push(image, workspace, app, log)
         await log.announce(f"[registry] Push complete: {image.digest}")
         return image
+
+    async def checkout(self, app: App, sha: str, app_dir: Path) -> None:
+        """`git archive` of the commit (on the host, from the app's git cache) streamed into
+        `untar.py` in a sandbox without network, running as the app's uid."""
+        uid = self.sandbox.uid_for(app.serial)
+        await asyncio.to_thread(_own_dir, app_dir, uid)
+        read_end, write_end = os.pipe()
+        try:
+            git = await self.source.archive(app, sha, stdout=write_end)
+        finally:
+            os.close(write_end)
+        try:
+            jail = Jail(uid=uid, app_dir=app_dir, env={}, limits=BUILD_LIMITS,
+                        app_writable=True, files={UNTAR_PATH: UNTAR}, network=False)  # fmt: skip
+            box = await self._start(["python3", "-I", UNTAR_PATH], jail, stdin=read_end,
+                                    stdout=asyncio.subprocess.DEVNULL)  # fmt: skip
+        except BaseException:
+            await proc.kill_group(git)
+            raise
+        finally:
+            os.close(read_end)
+        try:
+            assert box.proc.stderr is not None
+            errors = (await box.proc.stderr.read(65536)).decode("utf-8", "replace")
+            status = await box.proc.wait()
+            await self.source.archive_done(git, app)
+        finally:
+            box.kill()
+            await box.release()
+            await proc.kill_group(git)
+        if status == 3:  # untar.EXIT_UNSAFE
+            reason = errors.strip().splitlines()[-1].removeprefix("unsafe tree: ")
+            raise DeployFailed(f"the commit's tree is unsafe to check out: {reason}.")
+        if status != 0:
+            raise DeployFailed("the commit could not be checked out.")
+
+    async def _start(self, argv: list[str], jail: Jail, **kwargs: Any) -> Sandboxed:
+        try:
+            return await self.sandbox.start(argv, jail, **kwargs)
+        except (SandboxError, NetworkError) as exc:  # never run unsandboxed
+            raise DeployFailed(f"the build sandbox could not start: {exc}.") from exc
+
+    async def _check_output(self, app: App, app_dir: Path) -> None:
+        used = await asyncio.to_thread(disk_usage, [app_dir, self._cache_root(app)])
+        if used > self.output_limit:
+            raise DeployFailed(self._too_big())
+
+    def _too_big(self) -> str:
+        return (
+            f"the build wrote more than its output limit of {self.output_limit / GIB:g} GiB "
+            "(the app's files and its caches)."
+        )
 
     async def _setup(self, plan: dict[str, Any], log: BuildLog) -> None:
         packages: list[str] = plan["phases"]["setup"]["nixPkgs"]
@@ -164,7 +241,7 @@ class LocalBuilder:
         phases = plan["phases"]
         all_dirs = [*phases["install"].get("cacheDirectories", [])]
         all_dirs += phases["build"].get("cacheDirectories", [])
-        caches = Caches(self._cache_root(app))
+        caches = Caches(self._cache_root(app), uid=self.sandbox.uid_for(app.serial))
         env = self._build_env(app, plan, all_dirs)
         install: list[str] = phases["install"]["cmds"]
         if install:
@@ -181,14 +258,14 @@ class LocalBuilder:
         binds = caches.binds(phases["install"], all_dirs)
         for cmd in install:
             await log.announce(f"[nixpacks] Running install command: {cmd}")
-            await self._run(cmd, "install", app_dir, env, binds, log)
+            await self._run(app, cmd, "install", app_dir, env, binds, log)
         if install and reuse_key:
             created = sorted(top_level(app_dir) - before)
             await asyncio.to_thread(caches.save, reuse_key, app_dir, created)
         binds = caches.binds(phases["build"], all_dirs)
         for cmd in phases["build"]["cmds"]:
             await log.announce(f"[nixpacks] Running build command: {cmd}")
-            await self._run(cmd, "build", app_dir, env, binds, log)
+            await self._run(app, cmd, "build", app_dir, env, binds, log)
 
     @staticmethod
     def _reuse_key(caches: Caches, app: App, app_dir: Path, plan: dict[str, Any]) -> str | None:
@@ -201,6 +278,7 @@ class LocalBuilder:
 
     async def _run(
         self,
+        app: App,
         cmd: str,
         phase: str,
         app_dir: Path,
@@ -208,19 +286,45 @@ class LocalBuilder:
         binds: dict[str, Path],
         log: BuildLog,
     ) -> None:
+        uid = self.sandbox.uid_for(app.serial)
+        await asyncio.to_thread(make_mount_points, app_dir, binds, uid)
+        jail = Jail(uid=uid, app_dir=app_dir, env=env, limits=BUILD_LIMITS,
+                    app_writable=True, binds=binds)  # fmt: skip
+        box = await self._start(["sh", "-c", cmd], jail, stderr=asyncio.subprocess.STDOUT)
+        watch = asyncio.ensure_future(self._watch_output(box, [app_dir, self._cache_root(app)]))
         try:
-            argv = sandbox_argv(["sh", "-c", cmd], app_dir=app_dir, env=env, binds=binds)
-        except RuntimeError as exc:  # bubblewrap is missing: never run unsandboxed
-            raise DeployFailed("the build sandbox (bubblewrap) is not available.") from exc
-        try:
-            status = await proc.stream(argv, on_line=log.output, timeout=None)
+            assert box.proc.stdout is not None
+            await proc.read_lines(box.proc.stdout, log.output)
+            status = await box.proc.wait()
         except proc.LineTooLong:
             raise DeployFailed(
                 f"the {phase} command printed a single line longer than 1 MiB, "
                 "which looks like a runaway command."
             ) from None
+        finally:
+            watch.cancel()
+            box.kill()
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.shield(box.proc.wait())
+            await box.release()
+        if watch.done() and not watch.cancelled() and watch.result():
+            raise DeployFailed(self._too_big())
+        if box.oom_kills():
+            limit = BUILD_LIMITS.memory_mb
+            raise DeployFailed(
+                f"the {phase} command ran out of memory (OOMKilled: the build's limit is "
+                f"{limit} MiB)."
+            )
         if status != 0:
             raise DeployFailed(f"the {phase} command `{cmd}` exited with status {status}.")
+
+    async def _watch_output(self, box: Sandboxed, paths: list[Path]) -> bool:
+        """Stop the sandbox (and return True) once `paths` hold more than the output limit."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            if await asyncio.to_thread(disk_usage, paths) > self.output_limit:
+                box.kill()
+                return True
 
     # ------------------------------------------------------------------ settings
 
@@ -238,12 +342,15 @@ class LocalBuilder:
     def _cache_root(self, app: App) -> Path:
         return self.data_dir / "cache" / self.source.repo_dir(app).stem
 
+    def _ref_prefix(self, workspace: Workspace, app: App) -> str:
+        return f"{self._ref_registry()}/{workspace.name}/{app.name}"
+
     def _spec(
         self, workspace: Workspace, app: App, commit: Commit, plan: dict[str, Any], start: str
     ) -> oci.ImageSpec:
         port = app.env.get("PORT", "")
         return oci.ImageSpec(
-            ref_prefix=f"{self._ref_registry()}/{workspace.name}/{app.name}",
+            ref_prefix=self._ref_prefix(workspace, app),
             start_command=start,
             env={"PATH": toolchain_path(), **plan["variables"]},
             port=port if port.isdigit() else "8080",
@@ -256,12 +363,15 @@ class LocalBuilder:
 
     # ------------------------------------------------------------------ reuse
 
-    async def _reuse(self, key: str) -> Image | None:
+    async def _reuse(self, key: str, ref_prefix: str) -> Image | None:
         try:
             digest = (self.images_dir / "keys" / key).read_text(encoding="ascii").strip()
         except OSError:
             return None
-        return await self.find_image(digest)
+        hexd = oci.digest_hex(digest)
+        if not hexd:
+            return None
+        return oci.load(self.images_dir / hexd, ref=f"{ref_prefix}:sha256-{hexd[:12]}")
 
     def _remember(self, key: str, image: Image) -> None:
         keys = self.images_dir / "keys"
@@ -271,7 +381,9 @@ class LocalBuilder:
         tmp.replace(keys / key)
 
 
-BUILDER_VERSION = "2"  # bump when a provider's plans change, so old images are not reused
+# Bump when a provider's plans change, so old images are not reused. 3: images are root's,
+# 0644/0755 (sandboxes run as per-app uids).
+BUILDER_VERSION = "3"
 
 
 def build_key(app: App, commit: Commit, *, pushed_to: str = "") -> str:
@@ -290,3 +402,11 @@ def build_key(app: App, commit: Commit, *, pushed_to: str = "") -> str:
         "workspace": app.workspace_id,
     }
     return hashlib.sha256(oci.canonical(settings)).hexdigest()
+
+
+def _own_dir(path: Path, uid: int) -> None:
+    """Make `path` a directory of `uid`'s, 0755 (bubblewrap enters it before it drops to
+    `uid`, without CAP_DAC_OVERRIDE); its parents stay root's, 0700."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, uid, uid)
+    path.chmod(0o755)

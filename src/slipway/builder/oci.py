@@ -6,10 +6,18 @@ Layout of `images/<manifest hex>/`:
     image.json                                   what `find_image` needs to rebuild `Image`
 
 The single layer is an uncompressed tar of `app/...` written deterministically (entries in
-sorted order, mtime 0, uid/gid 0, no user names), and the JSON blobs are canonical (sorted
-keys, no spaces), so the same tree with the same settings always gives the same manifest
-digest. The image is assembled in a temporary directory and renamed into place; when that
-digest is already on disk the new copy is discarded and the existing one reused.
+sorted order, mtime 0, uid/gid 0, no user names, modes 0755 or 0644), and the JSON blobs are
+canonical (sorted keys, no spaces), so the same tree with the same settings always gives the
+same manifest digest. The tree on disk is made to match the layer while it is written: the
+build's files (its app's uid wrote them) become root's, readable by every app's uid and
+writable by none, so replicas of any revision that shares the image read it and no sandbox
+changes it. A build's tree is never followed through a link (O_NOFOLLOW, lstat).
+
+The image is assembled in a temporary directory and renamed into place; when that digest is
+already on disk the new copy is discarded and the existing one reused. An image stored once
+is shared by every app whose build gives the same digest, so nothing on disk names its first
+owner: `image.json` holds no reference, and each build names the image for its own
+workspace and app (`ImageSpec.ref_prefix`); `load` names it by its digest alone.
 """
 
 from __future__ import annotations
@@ -71,24 +79,39 @@ def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.mtime = 0
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    info.mode &= 0o7777 & ~0o7000  # no setuid/setgid/sticky bits
+    if not info.issym():
+        info.mode = 0o755 if info.isdir() or info.mode & 0o100 else 0o644
     return info
 
 
+def _settle(path: Path, info: tarfile.TarInfo) -> None:
+    """Make the file on disk what the layer says: root's, with the layer's mode."""
+    os.lchown(path, 0, 0)
+    if not info.issym():
+        path.chmod(info.mode, follow_symlinks=False)
+
+
 def write_layer(app_tree: Path, dest: Path) -> tuple[str, int]:
-    """Write the tar of `app_tree` as `app/...` to `dest`; return (sha256 hex, size)."""
+    """Write the tar of `app_tree` as `app/...` to `dest`; return (sha256 hex, size).
+
+    Entries other than files, directories and links are removed from the tree."""
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
-        root = tar.gettarinfo(str(app_tree), arcname="app")
-        tar.addfile(_normalise(root))
+        root = _normalise(tar.gettarinfo(str(app_tree), arcname="app"))
+        _settle(app_tree, root)
+        tar.addfile(root)
         for path, rel in _walk(app_tree):
             info = tar.gettarinfo(str(path), arcname=f"app/{rel}")
             if info is None or not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
-                continue  # sockets, fifos and devices have no place in an image
+                path.unlink()  # sockets, fifos and devices have no place in an image
+                continue
+            info = _normalise(info)
+            _settle(path, info)
             if info.isreg():
-                with path.open("rb") as f:
-                    tar.addfile(_normalise(info), f)
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as f:
+                    tar.addfile(info, f)
             else:
-                tar.addfile(_normalise(info))
+                tar.addfile(info)
     return _hash_file(dest), dest.stat().st_size
 
 
@@ -141,10 +164,11 @@ def package(images_dir: Path, app_tree: Path, spec: ImageSpec) -> Image:
         manifest = _put_blob(blobs, canonical(manifest_doc))
         hexd = manifest["digest"].removeprefix("sha256:")
         image = _describe(images_dir / hexd, f"{spec.ref_prefix}:sha256-{hexd[:12]}", spec)
-        _write_index(tmp, manifest, image.ref)
+        _write_index(tmp, manifest, f"sha256-{hexd[:12]}")
         shutil.move(str(app_tree), str(tmp / "app"))
         (tmp / "image.json").write_bytes(canonical(_image_json(image)))
-        return _install(tmp, images_dir / hexd, image)
+        _install(tmp, images_dir / hexd)
+        return image
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -171,24 +195,23 @@ def _write_index(layout: Path, manifest: dict[str, Any], ref: str) -> None:
 
 
 def _image_json(image: Image) -> dict[str, str]:
-    return {"ref": image.ref, "digest": image.digest, "startCommand": image.start_command}
+    return {"digest": image.digest, "startCommand": image.start_command}
 
 
-def _install(tmp: Path, final: Path, image: Image) -> Image:
-    """Rename the assembled layout into place, or keep the copy already there."""
+def _install(tmp: Path, final: Path) -> None:
+    """Rename the assembled layout into place, or keep the copy already there (the same
+    digest is the same content)."""
     if (final / "image.json").is_file():
-        return load(final) or image
+        return
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(final)  # a half-written leftover without image.json
-    try:
+    with contextlib.suppress(OSError):  # else another build of the same digest won the race
         tmp.rename(final)
-    except OSError:  # another build of the same digest won the race
-        return load(final) or image
-    return image
 
 
-def load(path: Path) -> Image | None:
-    """The Image stored at `path` (an `images/<hex>` directory), None if incomplete."""
+def load(path: Path, *, ref: str | None = None) -> Image | None:
+    """The Image stored at `path` (an `images/<hex>` directory), None if incomplete; named
+    `ref`, or by its digest alone (`sha256:<hex>`) when no app's name is given."""
     try:
         data = json.loads((path / "image.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -196,7 +219,7 @@ def load(path: Path) -> Image | None:
     if not (path / "app").is_dir() or data.get("digest") != f"sha256:{path.name}":
         return None
     return Image(
-        ref=str(data["ref"]),
+        ref=ref or str(data["digest"]),
         digest=str(data["digest"]),
         start_command=str(data["startCommand"]),
         path=str(path),

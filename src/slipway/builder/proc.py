@@ -2,10 +2,9 @@
 
 Every process starts in its own session (`start_new_session=True`), so its process id is also
 its process-group id and `os.killpg` reaches everything it forked that stayed in the group.
-Sandboxed commands run under bubblewrap with `--die-with-parent` and their own PID namespace:
-killing bwrap takes the namespace's init down, and the kernel then kills every process in it.
+Sandboxed commands are started by `slipway.sandbox` and read with `read_lines`.
 
-`stream` forwards output line by line as it is written: stdout and stderr share one pipe (so
+`read_lines` forwards output line by line as it is written: stdout and stderr share one pipe (so
 their order is kept), a line longer than `MAX_LINE` bytes is cut, and after the sink's line
 limit the pipe is still drained so the child never blocks on a full pipe.
 """
@@ -131,23 +130,30 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").rstrip("\r")
 
 
+async def read_lines(
+    stream: asyncio.StreamReader, on_line: Callable[[str], Awaitable[None]]
+) -> None:
+    """Hand each line of `stream` to `on_line` as it appears, until the stream ends.
+    Raises LineTooLong for a runaway line."""
+    splitter = LineSplitter()
+    while chunk := await stream.read(_CHUNK):
+        for line in splitter.feed(chunk):
+            await on_line(line)
+    for line in splitter.flush():
+        await on_line(line)
+
+
 async def stream(
     argv: Sequence[str], *, on_line: Callable[[str], Awaitable[None]], timeout: float | None
 ) -> int:
-    """Run `argv`, handing each output line to `on_line` as it appears; return the status.
-
-    Raises TimeoutError after `timeout` seconds; the group is killed on every exit path.
-    """
+    """Run `argv` (on the host), handing each output line to `on_line` as it appears; return
+    the status. Raises TimeoutError after `timeout` seconds; the group is killed on every
+    exit path."""
     proc = await spawn(argv, env={}, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
-    splitter = LineSplitter()
     try:
         async with asyncio.timeout(timeout):
-            while chunk := await proc.stdout.read(_CHUNK):
-                for line in splitter.feed(chunk):
-                    await on_line(line)
-            for line in splitter.flush():
-                await on_line(line)
+            await read_lines(proc.stdout, on_line)
             return await proc.wait()
     finally:
         await kill_group(proc)

@@ -8,12 +8,15 @@ Nothing a user typed reaches git unchecked: the URL passes `check_git_url`, bran
 pass `check_branch`/`check_sha`, and all of them are passed after `--` or `--end-of-options`
 so none can be read as an option. Git runs as an argument list (never through a shell), with
 only the http(s)/ssh transports enabled (plus `file` when local repositories are allowed), no
-terminal prompts, no system or global config, no hooks and no submodules. Git's own error
-text is never shown: it may echo credentials embedded in the URL.
+terminal prompts, no system or global config, no hooks and no submodules. It never runs with
+the operator's identity for a tenant's URL: `HOME` is an empty directory of its own, no SSH
+agent, no credential helper, and ssh offers no key (`IdentitiesOnly`, no identity file). A
+local repository's path is checked again once its links are resolved (`LocalRepos`), and
+git gets the resolved path. Git's own error text is never shown: it may echo credentials
+embedded in the URL.
 
-`checkout` streams `git archive` of exactly one commit (optionally of one sub-folder) into a
-file and unpacks it with tarfile's `data` filter, which refuses absolute paths, `..` and
-links that leave the destination; such members are skipped.
+`archive` starts `git archive` of exactly one commit (optionally of one sub-folder), writing
+the tar to a pipe: the builder unpacks it in a sandbox (`untar.py`), never on the host.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import tarfile
+import shlex
 from pathlib import Path, PurePosixPath
 
 from slipway.builder import proc
 from slipway.domain.errors import DeployFailed, Invalid
-from slipway.domain.giturls import check_git_url
+from slipway.domain.giturls import NO_LOCAL, LocalRepos, check_git_url, local_path
 from slipway.domain.models import App, Commit
 from slipway.domain.names import check_branch, check_sha
 
@@ -39,14 +42,29 @@ _REFSPEC = "+refs/heads/*:refs/heads/*"
 _NO_SUBMODULES = ("-c", "submodule.recurse=false", "-c", "fetch.recurseSubmodules=false")
 
 
-def git_env() -> dict[str, str]:
-    """The environment git runs with: no prompts, no askpass, no system config."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k in ("PATH", "HOME", "SSH_AUTH_SOCK", "TMPDIR") or k.startswith("LC_")
-    }
+def _ssh_command(home: str) -> str:
+    """ssh with no key of the operator's (ssh finds those through the passwd entry, not
+    $HOME), no agent, no prompt, and host keys learnt on first use into Slipway's own file.
+    git runs it through `sh -c` with host and path as separate arguments, never in this
+    string; `home` is Slipway's own directory, quoted."""
+    known = shlex.quote(str(Path(home) / "known_hosts"))
+    return (
+        "ssh -F /dev/null -o IdentitiesOnly=yes -o IdentityFile=/dev/null -o IdentityAgent=none"
+        f" -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known}"
+        " -o ConnectTimeout=20"
+    )
+
+
+def git_env(home: str = os.devnull) -> dict[str, str]:
+    """The environment git runs with: no prompts, no askpass, no system or user config, no
+    credentials of the operator's; `home` is an empty directory of Slipway's."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "TMPDIR") or k.startswith("LC_")}
     env.update(
+        HOME=home,
+        XDG_CONFIG_HOME=home,
+        GIT_SSH_COMMAND=_ssh_command(home),
+        GIT_ASKPASS="/bin/false",
+        SSH_ASKPASS="/bin/false",
         GIT_TERMINAL_PROMPT="0",
         GIT_CONFIG_NOSYSTEM="1",
         # No ~/.gitconfig either: a `url.*.insteadOf` there could rewrite a checked URL.
@@ -70,20 +88,16 @@ def root_subpath(root_directory: str | None) -> str | None:
     return "/".join(parts)
 
 
-def _skip_unsafe(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    try:
-        return tarfile.data_filter(member, dest)
-    except tarfile.FilterError:
-        return None
-
-
 class GitSource:
     """Implements `slipway.ports.Source`, plus `checkout` for the builder."""
 
-    def __init__(self, cache_dir: Path, *, allow_local: bool, fetch_timeout: float = 300.0) -> None:
+    def __init__(
+        self, cache_dir: Path, *, local: LocalRepos = NO_LOCAL, fetch_timeout: float = 300.0
+    ) -> None:
         self.cache_dir = cache_dir
-        self.allow_local = allow_local
+        self.local = local
         self.fetch_timeout = fetch_timeout
+        self.home = cache_dir / ".home"  # git's HOME: empty, private
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ public
@@ -106,7 +120,7 @@ class GitSource:
 
     async def fetch(self, app: App) -> None:
         """Bring the app's bare cache up to date with the remote's branches."""
-        url = check_git_url("gitUrl", app.git_url, allow_local=self.allow_local)
+        url = self._checked_url(app.git_url)
         async with self._lock(app.id):
             repo = self.repo_dir(app)
             if not (repo / "HEAD").exists():
@@ -116,26 +130,46 @@ class GitSource:
             args = [*fetch, "--", url, _REFSPEC]
             try:
                 rc, _, _ = await proc.run(
-                    self._git(repo, args), env=git_env(), timeout=self.fetch_timeout
+                    self._git(repo, args), env=self._env(), timeout=self.fetch_timeout
                 )
             except TimeoutError:
                 rc = -1
             if rc != 0:
                 raise Invalid.field("gitUrl", "could not fetch the repository")
 
-    async def checkout(self, app: App, sha: str, dest: Path) -> None:
-        """Export the tree of commit `sha` (its `root_directory` only) into `dest`."""
+    async def archive(self, app: App, sha: str, *, stdout: int) -> asyncio.subprocess.Process:
+        """Start `git archive` of commit `sha` (its `root_directory` only), writing a tar to
+        the file descriptor `stdout`; `archive_done` waits for it."""
         if not _FULL_SHA.fullmatch(sha):
             raise DeployFailed("the commit to build must be a full 40-character SHA.")
         sub = root_subpath(app.root_directory)
         treeish = f"{sha}:{sub}" if sub else sha
-        await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
-        archive = dest.parent / f".{dest.name}.tar"
-        try:
-            await self._archive(app, treeish, archive, sub)
-            await asyncio.to_thread(self._extract, archive, dest)
-        finally:
-            archive.unlink(missing_ok=True)
+        argv = self._git(self.repo_dir(app), ["archive", "--format=tar", treeish])
+        return await proc.spawn(
+            argv, env=self._env(), stdout=stdout, stderr=asyncio.subprocess.DEVNULL
+        )
+
+    @staticmethod
+    async def archive_done(git: asyncio.subprocess.Process, app: App) -> None:
+        """Wait for `archive`'s git; DeployFailed when it could not export the tree."""
+        if await git.wait() == 0:
+            return
+        sub = root_subpath(app.root_directory)
+        if sub:
+            raise DeployFailed(f"the root directory '{sub}' does not exist in this commit.")
+        raise DeployFailed("the commit could not be checked out.")
+
+    def _checked_url(self, value: str) -> str:
+        """The URL git may fetch: checked, and for a local path, checked again resolved."""
+        url = check_git_url("gitUrl", value, local=self.local)
+        path = local_path(url)
+        if path is None:
+            return url
+        resolved = os.path.realpath(path)
+        refusal = self.local.refusal(resolved)
+        if refusal is not None:
+            raise Invalid.field("gitUrl", refusal)
+        return resolved
 
     def repo_dir(self, app: App) -> Path:
         if not _SAFE_ID.fullmatch(app.id):
@@ -144,12 +178,16 @@ class GitSource:
 
     # ------------------------------------------------------------------ helpers
 
+    def _env(self) -> dict[str, str]:
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return git_env(str(self.home))
+
     def _lock(self, app_id: str) -> asyncio.Lock:
         return self._locks.setdefault(app_id, asyncio.Lock())
 
     def _git(self, repo: Path, args: list[str]) -> list[str]:
         protocols = ["-c", "protocol.allow=never"]
-        allowed = ["https", "http", "ssh"] + (["file"] if self.allow_local else [])
+        allowed = ["https", "http", "ssh"] + (["file"] if self.local.enabled else [])
         for name in allowed:
             protocols += ["-c", f"protocol.{name}.allow=always"]
         return [
@@ -165,7 +203,7 @@ class GitSource:
         ]
 
     async def _git_ok(self, args: list[str], what: str) -> bytes:
-        rc, out, _ = await proc.run(["git", *args], env=git_env(), timeout=60)
+        rc, out, _ = await proc.run(["git", *args], env=self._env(), timeout=60)
         if rc != 0:
             raise DeployFailed(f"{what} the git cache.")
         return out
@@ -174,32 +212,11 @@ class GitSource:
         argv = self._git(
             self.repo_dir(app), ["rev-parse", "--verify", "--quiet", "--end-of-options", spec]
         )
-        rc, out, _ = await proc.run(argv, env=git_env(), timeout=60)
+        rc, out, _ = await proc.run(argv, env=self._env(), timeout=60)
         full = out.decode().strip()
         return full if rc == 0 and _FULL_SHA.fullmatch(full) else None
 
     async def _subject(self, app: App, sha: str) -> str:
         argv = self._git(self.repo_dir(app), ["log", "-1", "--format=%s", sha, "--"])
-        rc, out, _ = await proc.run(argv, env=git_env(), timeout=60)
+        rc, out, _ = await proc.run(argv, env=self._env(), timeout=60)
         return out.decode("utf-8", errors="replace").strip() if rc == 0 else ""
-
-    async def _archive(self, app: App, treeish: str, archive: Path, sub: str | None) -> None:
-        argv = self._git(self.repo_dir(app), ["archive", "--format=tar", treeish])
-        child = await proc.spawn(argv, env=git_env(), stderr=asyncio.subprocess.DEVNULL)
-        assert child.stdout is not None
-        try:
-            with archive.open("wb") as out:
-                while chunk := await child.stdout.read(_CHUNK):
-                    out.write(chunk)
-            rc = await child.wait()
-        finally:
-            await proc.kill_group(child)
-        if rc != 0:
-            if sub:
-                raise DeployFailed(f"the root directory '{sub}' does not exist in this commit.")
-            raise DeployFailed("the commit could not be checked out.")
-
-    @staticmethod
-    def _extract(archive: Path, dest: Path) -> None:
-        with tarfile.open(archive, "r:") as tar:
-            tar.extractall(dest, filter=_skip_unsafe)  # noqa: S202 - the data filter guards it

@@ -42,6 +42,9 @@ def apps_create(
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable.")] = None,
     replicas: Annotated[int | None, typer.Option(help="Desired replicas.")] = None,
     health_check_path: Annotated[str | None, typer.Option(help="HTTP health path.")] = None,
+    memory_mb: Annotated[
+        int | None, typer.Option("--memory-mb", help="Memory per replica, MiB (128-8192).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an app from a git repository."""
@@ -54,6 +57,8 @@ def apps_create(
         fields["replicas"] = replicas
     if health_check_path:
         fields["healthCheckPath"] = health_check_path
+    if memory_mb is not None:
+        fields["memoryMb"] = memory_mb
     with client() as c:
         app = c.create_app(**fields)
     if as_json:

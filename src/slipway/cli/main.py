@@ -57,16 +57,18 @@ def up(
     router_port: RouterPort = 8080,
     base_domain: BaseDomain = "localhost",
 ) -> None:
-    """Start the platform: API, deploy worker and router, SQLite in the data directory."""
+    """Start the platform: API, deploy worker and router, SQLite in the data directory.
+
+    Local repositories (a path as gitUrl) are off: set SLIPWAY_LOCAL_GIT_ROOTS to the
+    directories they may come from (or SLIPWAY_ALLOW_LOCAL_GIT=1 for any path, when you
+    are the only user)."""
     _log_warnings()
-    os.environ.setdefault("SLIPWAY_ALLOW_LOCAL_GIT", "1")
     config = bootstrap.config_from_env(
         data_dir,
         host=host,
         api_port=api_port,
         router_port=router_port,
         base_domain=base_domain,
-        allow_local_git=os.environ["SLIPWAY_ALLOW_LOCAL_GIT"] == "1",
     )
     _run(bootstrap.serve(config))
 

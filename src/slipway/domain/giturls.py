@@ -1,8 +1,18 @@
-"""Which repository URLs an app may name. Anything else never reaches git."""
+"""Which repository URLs an app may name. Anything else never reaches git.
+
+Local repositories (an absolute path, or `file://`) are for one operator on their own
+machine: off unless the operator names the directories they may come from (`LocalRepos.roots`,
+`SLIPWAY_LOCAL_GIT_ROOTS`) or allows any path (`anywhere`, `SLIPWAY_ALLOW_LOCAL_GIT=1`), and
+never inside a `forbidden` directory (Slipway's data directory: other tenants' git caches
+and images live there). These checks are lexical; the git source checks the path again
+after resolving its links.
+"""
 
 from __future__ import annotations
 
+import posixpath
 import re
+from dataclasses import dataclass
 
 from slipway.domain.errors import Invalid
 
@@ -20,8 +30,48 @@ _ENCODED_CONTROL = re.compile(r"%([01][0-9a-fA-F]|7[fF])")
 _LOCAL_PATH = re.compile(r"^/[A-Za-z0-9._~/ +-]*$")
 
 
-def check_git_url(field: str, value: str, *, allow_local: bool) -> str:
-    """Accept https/http/ssh URLs and scp-like `git@host:path`; local ones only when allowed."""
+@dataclass(frozen=True)
+class LocalRepos:
+    """Where local repositories may come from."""
+
+    roots: tuple[str, ...] = ()  # absolute directories
+    anywhere: bool = False
+    forbidden: tuple[str, ...] = ()  # never, whatever the rest says
+
+    @property
+    def enabled(self) -> bool:
+        return self.anywhere or bool(self.roots)
+
+    def refusal(self, path: str) -> str | None:
+        """Why the absolute `path` may not be used, or None when it may."""
+        clean = posixpath.normpath(path)
+        if not self.enabled:
+            return "local repositories are not allowed on this server"
+        if any(_within(clean, d) for d in self.forbidden):
+            return "must not point inside Slipway's own data directory"
+        if not self.anywhere and not any(_within(clean, d) for d in self.roots):
+            return "local repositories must be under a directory the operator allows"
+        return None
+
+
+NO_LOCAL = LocalRepos()
+
+
+def _within(path: str, directory: str) -> bool:
+    directory = posixpath.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def local_path(url: str) -> str | None:
+    """The filesystem path of a local repository URL, None for a remote one."""
+    if url.startswith("file://"):
+        return url[len("file://") :]
+    return url if url.startswith("/") else None
+
+
+def check_git_url(field: str, value: str, *, local: LocalRepos = NO_LOCAL) -> str:
+    """Accept https/http/ssh URLs and scp-like `git@host:path`; local ones where `local`
+    allows them."""
     if len(value) > 2000 or any(ord(c) < 0x20 or c == "\x7f" for c in value):
         raise Invalid.field(field, "must be a single line of at most 2000 characters")
     if value.startswith("-"):
@@ -30,14 +80,16 @@ def check_git_url(field: str, value: str, *, allow_local: bool) -> str:
         raise Invalid.field(field, "must not contain percent-encoded control characters")
     if _REMOTE.fullmatch(value) or _SCP.fullmatch(value):
         return value
-    if value.startswith("file://"):
-        path = value[len("file://") :]
-        if allow_local and _LOCAL_PATH.fullmatch(path) and "/../" not in path + "/":
-            return value
-    elif allow_local and _LOCAL_PATH.fullmatch(value) and "/../" not in value + "/":
+    path = local_path(value)
+    if path is not None:
+        if not _LOCAL_PATH.fullmatch(path) or "/../" in path + "/":
+            raise Invalid.field(
+                field, "must be an absolute path without '..' or unusual characters"
+            )
+        refusal = local.refusal(path)
+        if refusal is not None:
+            raise Invalid.field(field, refusal)
         return value
-    if not allow_local and (value.startswith(("/", "file://"))):
-        raise Invalid.field(field, "local repositories are not allowed on this server")
     raise Invalid.field(
         field, "must be an https://, http://, ssh:// or git@host:path repository URL"
     )

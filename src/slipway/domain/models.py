@@ -51,6 +51,10 @@ class App:
     min_replicas: int = 0
     max_replicas: int | None = None
     replicas: int = 1
+    memory_mb: int | None = None  # per replica; None: the platform's default
+    # Platform-unique and never reused, handed out by the store when the app is created: the
+    # app's sandboxes run as a host uid of their own derived from it.
+    serial: int = 0
 
 
 @dataclass
@@ -94,6 +98,7 @@ class Revision:
     env: dict[str, str]
     health_check_path: str | None
     created_at: datetime
+    memory_mb: int | None = None  # the app's, frozen with the revision
 
 
 @dataclass(frozen=True)

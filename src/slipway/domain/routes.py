@@ -10,6 +10,7 @@ from dataclasses import dataclass
 class Backend:
     host: str
     port: int
+    netns: str = ""  # the network namespace `host:port` is in ("" = the host's own)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ The route table is an immutable-by-convention dict host → `CompiledRoute`; `se
 never affected, and lookups need no lock. Requests are looked up by their raw Host header
 bytes in `hosts`, a bounded cache in front of the table (normalising a host costs more than
 the rest of the lookup); it is emptied whenever the table changes. Connections to backends
-are pooled per address. Per-revision counters live in `RevisionStats` objects that outlive
+are pooled per address; a replica's address names its network namespace, and the socket to
+it is opened inside that namespace (`slipway.sandbox.netns.connect_in`).
+Per-revision counters live in `RevisionStats` objects that outlive
 route changes; `start` registers a Prometheus collector over them and `close` removes it.
 Run it on uvloop where available (`loop_factory()` gives the right loop); it works on the
 default asyncio loop too.
@@ -24,8 +26,9 @@ from slipway.domain.routes import Route
 from slipway.router.client import ClientConnection
 from slipway.router.exchange import Exchange
 from slipway.router.metrics import RevisionStats, RouterCollector
-from slipway.router.table import CompiledRoute, compile_routes, normalize_host
+from slipway.router.table import Address, CompiledRoute, compile_routes, normalize_host
 from slipway.router.upstream import Pool, UpstreamConnection
+from slipway.sandbox.netns import connect_in
 
 CONNECT_TIMEOUT = 5.0
 MAX_CACHED_HOSTS = 4096
@@ -150,12 +153,8 @@ class RouterServer:
         if target is None:
             return
         address = target.backends[index]
-        loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: UpstreamConnection(self.pool, address), *address),
-                CONNECT_TIMEOUT,
-            )
+            conn = await asyncio.wait_for(self._connect(address), CONNECT_TIMEOUT)
         except (OSError, TimeoutError):
             target.stats.upstream_errors += 1
             if client.closed or not client.is_active(ex):
@@ -171,3 +170,17 @@ class RouterServer:
             conn.close()
             return
         conn.attach(ex, client)
+
+    async def _connect(self, address: Address) -> UpstreamConnection:
+        host, port, netns = address
+        loop = asyncio.get_running_loop()
+        if netns:
+            sock = await connect_in(netns, host, port)
+            _, conn = await loop.create_connection(
+                lambda: UpstreamConnection(self.pool, address), sock=sock
+            )
+        else:
+            _, conn = await loop.create_connection(
+                lambda: UpstreamConnection(self.pool, address), host, port
+            )
+        return conn

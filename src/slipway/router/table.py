@@ -15,7 +15,7 @@ from slipway.domain.routes import Route, Target
 from slipway.router.metrics import RevisionStats
 from slipway.router.wrr import SmoothWRR
 
-Address = tuple[str, int]
+Address = tuple[str, int, str]  # host, port, network namespace ("" = the host's)
 
 
 class CompiledTarget:
@@ -24,7 +24,9 @@ class CompiledTarget:
     def __init__(self, target: Target, stats: RevisionStats) -> None:
         self.revision = target.revision
         self.stats = stats
-        self.backends: tuple[Address, ...] = tuple((b.host, b.port) for b in target.backends)
+        self.backends: tuple[Address, ...] = tuple(
+            (b.host, b.port, b.netns) for b in target.backends
+        )
         self._count = len(self.backends)
         self._next = 0
 

@@ -31,6 +31,7 @@ API_NAMES = {
     "min_replicas": "minReplicas",
     "max_replicas": "maxReplicas",
     "replicas": "replicas",
+    "memory_mb": "memoryMb",
 }
 NULLABLE = frozenset(
     {
@@ -41,10 +42,12 @@ NULLABLE = frozenset(
         "release_command",
         "health_check_path",
         "max_replicas",
+        "memory_mb",
     }
 )
 BUILDPACKS = ("nixpacks",)
 MAX_REPLICAS = 10
+MEMORY_MB = (128, 8192)  # a replica's memory limit, when the app sets its own
 MAX_COMMAND = 4096
 MAX_PATH = 1024
 MAX_ENV_VARS = 200
@@ -118,6 +121,13 @@ def _replica_count(value: object) -> int:
     return value
 
 
+def _memory_mb(value: object) -> int:
+    low, high = MEMORY_MB
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _Bad(f"must be null or an integer from {low} to {high} (MiB)")
+    return value
+
+
 def _env(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _Bad("must be an object of string keys and string values")
@@ -137,20 +147,20 @@ def _env(value: object) -> dict[str, str]:
     return dict(value)
 
 
-def _git_url_checker(allow_local: bool) -> Callable[[object], str]:
+def _git_url_checker(local: giturls.LocalRepos) -> Callable[[object], str]:
     def check(value: object) -> str:
         try:
-            return giturls.check_git_url("gitUrl", _text(value), allow_local=allow_local)
+            return giturls.check_git_url("gitUrl", _text(value), local=local)
         except Invalid as exc:
             raise _Bad(exc.errors[0].message if exc.errors else exc.detail) from exc
 
     return check
 
 
-def _checkers(allow_local: bool) -> dict[str, Callable[[object], object]]:
+def _checkers(local: giturls.LocalRepos) -> dict[str, Callable[[object], object]]:
     return {
         "name": _label,
-        "git_url": _git_url_checker(allow_local),
+        "git_url": _git_url_checker(local),
         "git_branch": _branch,
         "root_directory": _root_directory,
         "buildpack": _buildpack,
@@ -163,13 +173,16 @@ def _checkers(allow_local: bool) -> dict[str, Callable[[object], object]]:
         "min_replicas": _replica_count,
         "max_replicas": _replica_count,
         "replicas": _replica_count,
+        "memory_mb": _memory_mb,
     }
 
 
-def check_fields(fields: Mapping[str, object], *, allow_local: bool) -> dict[str, Any]:
+def check_fields(
+    fields: Mapping[str, object], *, local: giturls.LocalRepos = giturls.NO_LOCAL
+) -> dict[str, Any]:
     """Clean every given field, or raise Invalid listing every bad one. Each value returned
     has its `App` attribute's type (hence `Any`: it goes to `dataclasses.replace`)."""
-    checkers = _checkers(allow_local)
+    checkers = _checkers(local)
     cleaned: dict[str, Any] = {}
     errors: list[FieldError] = []
     for attr, value in fields.items():

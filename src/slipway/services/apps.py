@@ -36,7 +36,7 @@ async def create_app(platform: Platform, workspace_id: str, fields: Mapping[str,
         if fields.get(f) is None
     ]
     raise_if(missing)
-    cleaned = check_fields(fields, allow_local=platform.settings.allow_local_git)
+    cleaned = check_fields(fields, local=platform.settings.local_git)
     now = utcnow()
     app = App(
         id=new_id("app"),
@@ -48,8 +48,7 @@ async def create_app(platform: Platform, workspace_id: str, fields: Mapping[str,
     )
     app = replace(app, **cleaned)
     check_replica_bounds(app.min_replicas, app.max_replicas)
-    await platform.store.scoped(workspace_id).apps.create(app)
-    return app
+    return await platform.store.scoped(workspace_id).apps.create(app)
 
 
 async def get_app(platform: Platform, workspace_id: str, app_id: str) -> App:
@@ -74,7 +73,7 @@ async def update_app(
 ) -> App:
     """Change only the given fields. Invalid lists every bad one; nothing changes then."""
     app = await get_app(platform, workspace_id, app_id)
-    cleaned = check_fields(fields, allow_local=platform.settings.allow_local_git)
+    cleaned = check_fields(fields, local=platform.settings.local_git)
     if "name" in cleaned and cleaned["name"] != app.name:
         raise_if([FieldError("name", "cannot be changed after creation")])
     if not cleaned:

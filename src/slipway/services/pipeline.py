@@ -204,7 +204,7 @@ class Deploy:
                 await self._hand_over()
                 return
             self.log.redact = Redactor.for_env(app.env, self.revision.env)
-            spec = await revision_spec(self.platform, self.revision)
+            spec = await revision_spec(self.platform, app, self.revision)
             if spec is None:
                 raise DeployFailed("the built image could not be found on disk.")
             await run_release(self.platform, spec, app.release_command, log=self.log)
@@ -275,13 +275,14 @@ class Deploy:
                 name="",
                 number=0,
                 deployment_id=self.dep.id,
-                image_ref=image.ref,
+                image_ref=settings.image_ref if settings else image.ref,  # the app's own name
                 image_digest=image.digest,
                 start_command=settings.start_command
                 if settings
                 else app.start_command or image.start_command,
                 env=dict(settings.env if settings else app.env),
                 health_check_path=settings.health_check_path if settings else app.health_check_path,
+                memory_mb=settings.memory_mb if settings else app.memory_mb,
                 created_at=utcnow(),
             )
         )

@@ -7,6 +7,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from slipway.domain.giturls import NO_LOCAL, LocalRepos
 from slipway.ports import Builder, Router, Runtime, Source, Store
 from slipway.services.draining import Retirements
 from slipway.services.loghub import LogHub
@@ -18,7 +19,7 @@ class Settings:
     base_domain: str = "localhost"
     router_port: int = 8080
     router_scheme: str = "http"
-    allow_local_git: bool = False
+    local_git: LocalRepos = NO_LOCAL
     health_timeout_seconds: float = 60.0
     drain_seconds: float = 30.0  # the longest wait for a drained revision's in-flight requests
     release_timeout_seconds: float = 600.0

@@ -31,8 +31,8 @@ from slipway.services.routing import revision_key, sync_routes
 log = logging.getLogger(__name__)
 
 
-async def revision_spec(platform: Platform, rev: Revision) -> RevisionSpec | None:
-    """What the runtime needs to run `rev`, or None when its image is gone from disk."""
+async def revision_spec(platform: Platform, app: App, rev: Revision) -> RevisionSpec | None:
+    """What the runtime needs to run `rev` of `app`, or None when its image is gone."""
     image = await platform.builder.find_image(rev.image_digest)
     if image is None:
         return None
@@ -45,6 +45,8 @@ async def revision_spec(platform: Platform, rev: Revision) -> RevisionSpec | Non
         start_command=rev.start_command,
         env=dict(rev.env),
         health_check_path=rev.health_check_path,
+        app_serial=app.serial,
+        memory_mb=rev.memory_mb,
     )
 
 
@@ -58,19 +60,19 @@ async def reconcile_locked(platform: Platform, workspace: Workspace, app: App) -
     splits = await platform.store.scoped(workspace.id).traffic.get(app.id)
     desired = share_replicas(app.replicas, splits)
     revisions = await platform.store.scoped(workspace.id).revisions.list(app.id)
-    await _scale(platform, revisions, desired)
+    await _scale(platform, app, revisions, desired)
     await sync_routes(platform, workspace, app)
     _retire(platform, revisions, desired)
 
 
 async def _scale(
-    platform: Platform, revisions: Sequence[Revision], desired: dict[str, int]
+    platform: Platform, app: App, revisions: Sequence[Revision], desired: dict[str, int]
 ) -> None:
     for rev in revisions:
         count = desired.get(rev.name, 0)
         if count <= 0:
             continue
-        spec = await revision_spec(platform, rev)
+        spec = await revision_spec(platform, app, rev)
         if spec is None:
             log.warning("image of revision %s is missing; it cannot run", rev.name)
             continue
@@ -102,7 +104,7 @@ async def warm(platform: Platform, app: App, splits: Sequence[TrafficSplit]) -> 
     try:
         for name, count in desired.items():
             rev = await scoped.revisions.get(app.id, name)
-            spec = await revision_spec(platform, rev) if rev else None
+            spec = await revision_spec(platform, app, rev) if rev else None
             if count <= 0 or spec is None:
                 if count > 0:
                     raise DeployFailed(f"the image of revision {name} is no longer on disk.")

@@ -85,7 +85,7 @@ class ReplicaPublisher:
 
     async def publish(self, key: str) -> None:
         status = self._runtime.status(key)
-        rows = [PublishedReplica(key, b.host, b.port, True) for b in status.backends]
+        rows = [PublishedReplica(key, b.host, b.port, True, netns=b.netns) for b in status.backends]
         rows += [PublishedReplica(key, "", 0, False)] * max(0, status.total - status.ready)
         await self._store.publish_replicas(owner=self._owner, key=key, replicas=rows)
         if not rows:
@@ -108,7 +108,7 @@ def _statuses(rows: list[PublishedReplica]) -> dict[str, ReplicaStatus]:
         key: ReplicaStatus(
             ready=sum(r.ready for r in group),
             total=len(group),
-            backends=tuple(Backend(r.host, r.port) for r in group if r.ready),
+            backends=tuple(Backend(r.host, r.port, r.netns) for r in group if r.ready),
         )
         for key, group in grouped.items()
     }

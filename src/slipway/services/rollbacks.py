@@ -34,7 +34,7 @@ async def rollback(platform: Platform, workspace_id: str, target_id: str) -> Dep
     scoped = platform.store.scoped(workspace_id)
     rev = await scoped.revisions.get_for_deployment(target.id)
     image = await platform.builder.find_image(rev.image_digest) if rev else None
-    if image is None:
+    if rev is None or image is None:
         raise Conflict(f"the image of deployment {target.id} is no longer on disk")
     now = utcnow()
     dep = Deployment(
@@ -48,7 +48,7 @@ async def rollback(platform: Platform, workspace_id: str, target_id: str) -> Dep
         git_commit_sha=target.git_commit_sha,
         git_commit_message=target.git_commit_message,
         buildpack=target.buildpack,
-        image_ref=image.ref,
+        image_ref=rev.image_ref,  # this workspace's own name for the image
         rolled_back_from=target.id,
     )
     await scoped.deployments.create(dep)

@@ -13,7 +13,13 @@ Phase (CONTRACT §5), decided in this order:
 
 Conditions: `Available` is "True" exactly when the phase is `Running`. `Progressing` is "True"
 while the deployment moves through the pipeline and once it has succeeded (as Kubernetes'
-`NewReplicaSetAvailable`), "False" when it failed or was cancelled. `lastTransitionTime`
+`NewReplicaSetAvailable`), "False" when it failed or was cancelled. `ContainerHealthy` (as
+Knative's Revision) is "False" once a replica of the revision ended abnormally, with the
+reason of the latest such end: `OOMKilled` (Kubernetes' word: the kernel killed it for
+passing its memory limit) or `Error` (it exited or crashed), and "True" otherwise.
+
+`limits`: what each replica may use (memory, processes, CPU) and what enforces it (a cgroup,
+or rlimits where the host has none), when the runtime knows. `lastTransitionTime`
 moves only when a condition's status flips: `Transitions` (in memory, per deployment)
 remembers since when each condition has shown its status; a condition seen for the first time
 takes its time from the deployment's timestamps (`finishedAt` once terminal, else
@@ -29,7 +35,7 @@ from datetime import datetime
 from slipway.domain.models import App, Deployment, TrafficSplit
 from slipway.domain.replicas import share_replicas
 from slipway.domain.states import DeploymentStatus as S
-from slipway.ports import ReplicaStatus, Runtime
+from slipway.ports import ReplicaLimits, ReplicaStatus, Runtime
 from slipway.services.routing import revision_key
 from slipway.services.transitions import Transitions
 
@@ -49,6 +55,7 @@ class RuntimeStatus:
     ready: int
     total: int
     conditions: list[Condition]
+    limits: ReplicaLimits | None = None
 
 
 _PROGRESS: dict[S, tuple[str, str, str]] = {
@@ -100,6 +107,14 @@ def _available(phase: str, app: App, dep: Deployment, rs: ReplicaStatus) -> tupl
     return "False", "ReplicasNotReady", "No replica is ready yet."
 
 
+def _container(rs: ReplicaStatus) -> tuple[str, str, str]:
+    if rs.last_reason:
+        restarts = f" ({rs.restarts} restarts so far)" if rs.restarts else ""
+        message = (rs.last_error or "A replica ended abnormally") + restarts
+        return "False", rs.last_reason, message[:1].upper() + message[1:] + "."
+    return "True", "Healthy", "No replica of the revision has ended abnormally."
+
+
 def _changed_at(dep: Deployment) -> datetime:
     if dep.status.terminal and dep.finished_at is not None:
         return dep.finished_at
@@ -128,6 +143,11 @@ def describe(
     if dep.status is S.FAILED and dep.error:
         message = dep.error
     progressing = condition("Progressing", status, reason, message)
+    healthy = condition("ContainerHealthy", *_container(rs))
     return RuntimeStatus(
-        phase=phase, ready=rs.ready, total=rs.total, conditions=[available, progressing]
+        phase=phase,
+        ready=rs.ready,
+        total=rs.total,
+        conditions=[available, progressing, healthy],
+        limits=rs.limits,
     )

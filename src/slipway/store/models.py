@@ -83,6 +83,7 @@ class AppRow(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "name"),
         UniqueConstraint("workspace_id", "id"),
+        Index("uq_apps_serial", "serial", unique=True),  # 0005
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -104,6 +105,8 @@ class AppRow(Base):
     next_revision: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    memory_mb: Mapped[int | None]  # 0005
+    serial: Mapped[int] = mapped_column(server_default="0")  # 0005, from counters.app_serial
 
 
 class DeploymentRow(Base):
@@ -168,6 +171,7 @@ class RevisionRow(Base):
     image_ref: Mapped[str] = mapped_column(Text)
     image_digest: Mapped[str] = mapped_column(String(80))
     start_command: Mapped[str] = mapped_column(Text)
+    memory_mb: Mapped[int | None]  # 0005
     env: Mapped[str] = mapped_column(Text)  # sealed: `enc:v1:` + Fernet token (sealing.py)
     health_check_path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -253,5 +257,15 @@ class ReplicaRow(Base):
     app_id: Mapped[str] = mapped_column(ID)
     host: Mapped[str] = mapped_column(String(100))
     port: Mapped[int]
+    netns: Mapped[str] = mapped_column(String(200), default="", server_default="")  # 0005
     ready: Mapped[bool] = mapped_column(Boolean)
     heartbeat_at: Mapped[datetime]
+
+
+class CounterRow(Base):
+    """Named counters that only grow (0005): `app_serial` numbers apps, never reusing one."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -51,6 +51,7 @@ async def publish(
             "app_id": app_id,
             "host": r.host,
             "port": r.port,
+            "netns": r.netns,
             "ready": r.ready,
             "heartbeat_at": now,
         }
@@ -97,6 +98,7 @@ async def published(db: Database, *, fresh_after: datetime) -> list[PublishedRep
                 host=row.host,
                 port=row.port,
                 ready=row.ready,
+                netns=row.netns,
                 owner=row.owner,
             )
             for row in await session.scalars(query)

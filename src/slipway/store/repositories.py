@@ -11,6 +11,7 @@ then explained by looking the name up, and becomes `Conflict` with a readable me
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import delete, func, select, update
@@ -24,6 +25,7 @@ from slipway.store.engine import Database
 from slipway.store.models import (
     ApiKeyRow,
     AppRow,
+    CounterRow,
     DeploymentRow,
     LogLineRow,
     RevisionRow,
@@ -31,7 +33,8 @@ from slipway.store.models import (
     WorkspaceRow,
 )
 
-_APP_FIXED = frozenset({"id", "workspace_id", "created_at"})
+_APP_FIXED = frozenset({"id", "workspace_id", "created_at", "serial"})
+APP_SERIAL = "app_serial"
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -105,13 +108,23 @@ class SqlApiKeyRepo(ScopedRepo):
 
 
 class SqlAppRepo(ScopedRepo):
-    async def create(self, app: App) -> None:
+    async def create(self, app: App) -> App:
+        """Store a new app, numbering it (`serial`) from the `app_serial` counter."""
         self._check(app.workspace_id, "app")
         try:
             async with self._db.write() as session:
-                session.add(AppRow(**mapping.values(app, cipher=self._db.cipher), next_revision=1))
+                bump = (
+                    update(CounterRow)
+                    .where(CounterRow.name == APP_SERIAL)
+                    .values(value=CounterRow.value + 1)
+                    .returning(CounterRow.value)
+                )
+                app = replace(app, serial=int((await session.execute(bump)).scalar_one()))
+                values = mapping.values(app, cipher=self._db.cipher)
+                session.add(AppRow(**values, next_revision=1))
         except IntegrityError as exc:
             await self._explain(exc, app)
+        return app
 
     async def get(self, app_id: str) -> App | None:
         async with self._db.read() as session:

@@ -14,6 +14,7 @@ from tests.integration.api import api_helpers as h
 
 from slipway.api import create_app
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 from slipway.services.platform import Platform, Settings
 from slipway.store import SqlStore
 
@@ -37,11 +38,11 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 async def platform(store: SqlStore, tmp_path: Path) -> AsyncIterator[Platform]:
     p = Platform(
         store=store,
-        source=GitSource(tmp_path / "git-cache", allow_local=True),
+        source=GitSource(tmp_path / "git-cache", local=LocalRepos(anywhere=True)),
         builder=h.NullBuilder(),
         runtime=h.NullRuntime(),
         router=h.NullRouter(),
-        settings=Settings(allow_local_git=True),
+        settings=Settings(local_git=LocalRepos(anywhere=True)),
     )
     yield p
     await p.close()

@@ -9,12 +9,13 @@ import api_helpers as h
 import httpx
 import pytest
 
+from slipway.domain.giturls import NO_LOCAL, LocalRepos
 from slipway.services.platform import Platform
 
 APP_FIELDS = {
     "id", "name", "gitUrl", "gitBranch", "rootDirectory", "buildpack", "startCommand",
     "buildCommand", "installCommand", "releaseCommand", "healthCheckPath", "env",
-    "minReplicas", "maxReplicas", "replicas", "url", "createdAt", "updatedAt",
+    "minReplicas", "maxReplicas", "replicas", "memoryMb", "url", "createdAt", "updatedAt",
 }  # fmt: skip
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -60,6 +61,7 @@ async def test_create_with_every_field(client: httpx.AsyncClient, alpha: h.Tenan
         "minReplicas": 1,
         "maxReplicas": 3,
         "replicas": 2,
+        "memoryMb": 256,
     }
     r = await client.post(f"{alpha.base}/apps", json=body, headers=alpha.headers)
     assert r.status_code == 201, r.text
@@ -90,6 +92,11 @@ async def test_create_with_every_field(client: httpx.AsyncClient, alpha: h.Tenan
         ({"replicas": 1.5}, "replicas"),
         ({"replicas": True}, "replicas"),
         ({"minReplicas": 11}, "minReplicas"),
+        ({"memoryMb": 127}, "memoryMb"),
+        ({"memoryMb": 8193}, "memoryMb"),
+        ({"memoryMb": "512"}, "memoryMb"),
+        ({"memoryMb": 512.5}, "memoryMb"),
+        ({"memoryMb": True}, "memoryMb"),
         ({"minReplicas": 3, "maxReplicas": 2}, "maxReplicas"),
         ({"name": None}, "name"),
         ({"unknown": 1}, "unknown"),
@@ -124,10 +131,27 @@ async def test_local_git_url_only_where_allowed(
 ) -> None:
     from dataclasses import replace
 
-    platform.settings = replace(platform.settings, allow_local_git=False)
+    platform.settings = replace(platform.settings, local_git=NO_LOCAL)
     body = {"name": "local", "gitUrl": "/srv/repo"}
     r = await client.post(f"{alpha.base}/apps", json=body, headers=alpha.headers)
     assert fields_of(r) == {"gitUrl"}
+    assert "not allowed on this server" in r.text
+
+
+async def test_local_git_url_never_inside_the_data_directory(
+    client: httpx.AsyncClient, alpha: h.Tenant, platform: Platform
+) -> None:
+    from dataclasses import replace
+
+    local = LocalRepos(roots=("/srv",), forbidden=("/srv/slipway",))
+    platform.settings = replace(platform.settings, local_git=local)
+    for url in ("/srv/slipway/git/app_01x.git", "file:///srv/slipway", "/etc/x"):
+        r = await client.post(
+            f"{alpha.base}/apps", json={"name": "local", "gitUrl": url}, headers=alpha.headers
+        )
+        assert fields_of(r) == {"gitUrl"}, url
+    ok = {"name": "local", "gitUrl": "/srv/repos/site"}
+    assert (await client.post(f"{alpha.base}/apps", json=ok, headers=alpha.headers)).is_success
 
 
 async def test_duplicate_name_is_409(

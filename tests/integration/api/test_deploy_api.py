@@ -166,9 +166,10 @@ async def test_logs_and_runtime_status_of_a_queued_deployment(
     r = await client.get(f"{alpha.base}/deploy/{dep['id']}/runtime-status", headers=alpha.headers)
     assert r.status_code == 200
     status = r.json()
-    assert set(status) == {"phase", "ready", "total", "conditions"}
+    assert set(status) == {"phase", "ready", "total", "conditions", "limits"}
     assert (status["phase"], status["ready"], status["total"]) == ("Pending", 0, 0)
-    assert [c["type"] for c in status["conditions"]] == ["Available", "Progressing"]
+    kinds = ["Available", "Progressing", "ContainerHealthy"]
+    assert [c["type"] for c in status["conditions"]] == kinds
     for c in status["conditions"]:
         assert set(c) == {"type", "status", "reason", "message", "lastTransitionTime"}
         assert c["status"] in ("True", "False")

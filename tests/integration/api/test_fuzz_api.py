@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from slipway.api import create_app
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 from slipway.services.platform import Platform, Settings
 from slipway.store import SqlStore
 
@@ -45,11 +46,11 @@ class Env:
         self.tenant = self.runner.run(h.make_tenant(self.store, "fuzz"))
         platform = Platform(
             store=self.store,
-            source=GitSource(tmp / "cache", allow_local=True),
+            source=GitSource(tmp / "cache", local=LocalRepos(anywhere=True)),
             builder=h.NullBuilder(),
             runtime=h.NullRuntime(),
             router=h.NullRouter(),
-            settings=Settings(allow_local_git=True),
+            settings=Settings(local_git=LocalRepos(anywhere=True)),
         )
         transport = httpx.ASGITransport(app=create_app(platform))
         self.client = httpx.AsyncClient(transport=transport, base_url="http://fuzz.test")

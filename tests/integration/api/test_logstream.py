@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from slipway.api import create_app
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 from slipway.services.loghub import LogHub
 from slipway.services.pipeline import Worker
 from slipway.services.platform import Platform, Settings
@@ -39,11 +40,11 @@ async def live(
 ) -> AsyncIterator[tuple[Platform, str]]:
     p = Platform(
         store=store,
-        source=GitSource(tmp_path / "git-cache", allow_local=True),
+        source=GitSource(tmp_path / "git-cache", local=LocalRepos(anywhere=True)),
         builder=builder,
         runtime=h.NullRuntime(),
         router=h.NullRouter(),
-        settings=Settings(allow_local_git=True),
+        settings=Settings(local_git=LocalRepos(anywhere=True)),
         logs=LogHub(max_lag=50),
     )
     async with serving(create_app(p)) as address:

@@ -15,6 +15,7 @@ import pytest
 import traffic_helpers as t
 
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 from slipway.domain.states import DeploymentStatus
 from slipway.services.platform import Platform, Settings
 from slipway.store import SqlStore
@@ -45,11 +46,11 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     p = Platform(
         store=store,
-        source=GitSource(tmp_path / "git-cache", allow_local=True),
+        source=GitSource(tmp_path / "git-cache", local=LocalRepos(anywhere=True)),
         builder=shelf,
         runtime=runtime,
         router=router,
-        settings=Settings(allow_local_git=True, drain_seconds=0.1),
+        settings=Settings(local_git=LocalRepos(anywhere=True), drain_seconds=0.1),
     )
     yield p
     await p.close()

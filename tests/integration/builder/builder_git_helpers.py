@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 from slipway.domain.models import App, Workspace
+from slipway.sandbox import REPLICA_LIMITS, Jail, SandboxHost
 
 APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
 GIT_ENV = {
@@ -54,7 +56,22 @@ class Repo:
 
 def make_app(url: str, **kwargs: object) -> App:
     now = datetime.now(UTC)
-    app = App("app_test1", "ws_test1", "web", url, now, now)
+    app = App("app_test1", "ws_test1", "web", url, now, now, serial=1)
     for key, value in kwargs.items():
         setattr(app, key, value)
     return app
+
+
+async def run_in_image(app_dir: str, argv: list[str]) -> str:
+    """Run `argv` in a replica's sandbox over the image's `/app`; its output (it must
+    succeed)."""
+    host = SandboxHost()
+    jail = Jail(uid=host.uid_for(1), app_dir=Path(app_dir), env={}, limits=REPLICA_LIMITS)
+    box = await host.start(argv, jail, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert box.proc.stdout is not None
+        out = (await box.proc.stdout.read()).decode()
+        assert await box.proc.wait() == 0, out
+    finally:
+        await box.release()
+    return out

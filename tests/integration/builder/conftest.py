@@ -10,6 +10,7 @@ from builder_git_helpers import Repo
 
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def make_repo(tmp_path: Path) -> Callable[..., Repo]:
 
 @pytest.fixture
 def source(tmp_path: Path) -> GitSource:
-    return GitSource(tmp_path / "git", allow_local=True)
+    return GitSource(tmp_path / "git", local=LocalRepos(anywhere=True))
 
 
 @pytest.fixture

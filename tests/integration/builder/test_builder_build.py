@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from builder_git_helpers import WORKSPACE, Repo, make_app
+from builder_git_helpers import WORKSPACE, Repo, make_app, run_in_image
 
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
 from slipway.domain.errors import DeployFailed
 from slipway.domain.models import App, Commit, Image
-from slipway.sandbox import sandbox_argv
 
 
 class Lines:
@@ -84,7 +83,9 @@ async def test_python_plain(
     config = json.loads((Path(image.path) / "blobs/sha256" / config_digest[7:]).read_text())
     assert config["config"]["Cmd"] == ["sh", "-c", "python main.py"]
     assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commit.sha
-    assert await builder.find_image(image.digest) == image
+    found = await builder.find_image(image.digest)
+    assert found is not None and found.ref == image.digest  # found by content, named by none
+    assert dataclasses.replace(found, ref=image.ref) == image
     assert await builder.find_image("sha256:" + "0" * 64) is None
     assert list((tmp_path / "data" / "builds").iterdir()) == []
 
@@ -119,14 +120,8 @@ async def test_venv_is_valid_where_the_runtime_binds_it(
     app, commit = await _fixture_app(make_repo, source, "python-reqs")
     image = await builder.build(workspace=WORKSPACE, app=app, commit=commit, log=Lines())
     assert image.start_command == "python app.py"
-    argv = sandbox_argv(
-        ["python", "-c", "import sys; print(sys.prefix)"],
-        app_dir=image.app_dir,
-        env={},
-        app_writable=False,
-    )
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30)
-    assert out.stdout.strip() == "/app/.venv"
+    out = await run_in_image(image.app_dir, ["python", "-c", "import sys; print(sys.prefix)"])
+    assert out.strip() == "/app/.venv"
 
 
 async def test_lines_arrive_as_written_and_log_limit(

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from builder_git_helpers import WORKSPACE, Repo, make_app
+from builder_git_helpers import WORKSPACE, Repo, make_app, run_in_image
 from registry_server import running_registry
 
 from slipway.builder import registry, toolchains
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
 from slipway.domain.errors import DeployFailed
-from slipway.sandbox import sandbox_argv
 
 
 class Lines:
@@ -84,14 +82,8 @@ async def test_cached_rebuild_skips_the_install(
     assert second.digest != first.digest
     assert "[nixpacks] Reusing installed dependencies (requirements.txt unchanged)" in warm
     assert not any(line.startswith("[nixpacks] Running install command:") for line in warm)
-    argv = sandbox_argv(
-        ["python", "-c", "import sys; print(sys.prefix)"],
-        app_dir=second.app_dir,
-        env={},
-        app_writable=False,
-    )
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60)
-    assert out.stdout.strip() == "/app/.venv"
+    out = await run_in_image(second.app_dir, ["python", "-c", "import sys; print(sys.prefix)"])
+    assert out.strip() == "/app/.venv"
 
     repo.commit("new requirement", {"requirements.txt": "# changed\n"})
     _, changed = await _build(builder, source, repo)

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from builder_git_helpers import Repo, make_app
 
+from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
 from slipway.domain.errors import DeployFailed, Invalid
+from slipway.domain.giturls import NO_LOCAL, LocalRepos
 
 
 def _field(exc: pytest.ExceptionInfo[Invalid]) -> str:
@@ -76,7 +78,7 @@ async def test_unknown_branch_and_commit(make_repo: Callable[[], Repo], source: 
 async def test_hostile_values_rejected_before_git(
     tmp_path: Path, branch: str | None, sha: str | None, field: str
 ) -> None:
-    source = GitSource(tmp_path / "git", allow_local=True)
+    source = GitSource(tmp_path / "git", local=LocalRepos(anywhere=True))
     app = make_app(str(tmp_path / "no-such-repo"))
     with pytest.raises(Invalid) as exc:
         await source.resolve(app, branch=branch, sha=sha)
@@ -87,7 +89,7 @@ async def test_hostile_values_rejected_before_git(
 async def test_bad_urls(tmp_path: Path, make_repo: Callable[[], Repo]) -> None:
     repo = make_repo()
     repo.commit("one")
-    strict = GitSource(tmp_path / "strict", allow_local=False)
+    strict = GitSource(tmp_path / "strict", local=NO_LOCAL)
     with pytest.raises(Invalid) as exc:
         await strict.resolve(make_app(repo.url), branch=None, sha=None)
     assert _field(exc) == "gitUrl"
@@ -101,7 +103,7 @@ async def test_bad_urls(tmp_path: Path, make_repo: Callable[[], Repo]) -> None:
 
 
 async def test_unreachable_repository_hides_credentials(tmp_path: Path) -> None:
-    source = GitSource(tmp_path / "git", allow_local=True)
+    source = GitSource(tmp_path / "git", local=LocalRepos(anywhere=True))
     for url in ("https://user:s3cret@127.0.0.1:1/x.git", str(tmp_path / "missing")):
         with pytest.raises(Invalid) as exc:
             await source.resolve(make_app(url), branch=None, sha=None)
@@ -111,7 +113,7 @@ async def test_unreachable_repository_hides_credentials(tmp_path: Path) -> None:
 
 
 async def test_checkout_exact_commit_and_root_directory(
-    make_repo: Callable[[], Repo], source: GitSource, tmp_path: Path
+    make_repo: Callable[[], Repo], source: GitSource, builder: LocalBuilder, tmp_path: Path
 ) -> None:
     repo = make_repo()
     first = repo.commit("one", {"services/web/main.py": "print(1)\n", "top.txt": "t"})
@@ -119,12 +121,12 @@ async def test_checkout_exact_commit_and_root_directory(
     app = make_app(repo.url, root_directory="services/web")
     await source.resolve(app, branch=None, sha=None)
     dest = tmp_path / "out" / "app"
-    await source.checkout(app, first, dest)
+    await builder.checkout(app, first, dest)
     assert sorted(p.name for p in dest.iterdir()) == ["main.py"]
     assert (dest / "main.py").read_text() == "print(1)\n"
 
     for root in ("missing", "../escape"):
         with pytest.raises(DeployFailed):
-            await source.checkout(make_app(repo.url, root_directory=root), first, tmp_path / root)
+            await builder.checkout(make_app(repo.url, root_directory=root), first, tmp_path / root)
     with pytest.raises(DeployFailed):
-        await source.checkout(app, "HEAD", tmp_path / "x")
+        await builder.checkout(app, "HEAD", tmp_path / "x")

@@ -15,6 +15,7 @@ from tests.integration.api import api_helpers as h
 from tests.integration.store import store_factories as f
 
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 from slipway.domain.models import TrafficSplit
 from slipway.domain.states import DeploymentStatus as S
 from slipway.services.leasing import LeaseSettings
@@ -38,7 +39,7 @@ async def platform(database_url: str, tmp_path: Path) -> AsyncIterator[Platform]
     await store.migrate()
     p = Platform(
         store=store,
-        source=GitSource(tmp_path / "git", allow_local=True),
+        source=GitSource(tmp_path / "git", local=LocalRepos(anywhere=True)),
         builder=h.NullBuilder(),
         runtime=h.NullRuntime(),
         router=h.NullRouter(),

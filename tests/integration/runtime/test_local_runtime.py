@@ -7,8 +7,8 @@ import os
 import textwrap
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.integration.runtime.conftest import http_get
 
 from slipway.domain.errors import DeployFailed
 from slipway.ports import RevisionSpec
@@ -61,6 +61,7 @@ def make_spec(
         start_command=command,
         env=env or {},
         health_check_path=health,
+        app_serial=1,
     )
 
 
@@ -93,11 +94,11 @@ async def test_two_replicas_answer_over_http(runtime: LocalRuntime, app_dir: Pat
     await runtime.wait_ready(spec.key, 2, timeout=20)
     status = runtime.status(spec.key)
     assert (status.ready, status.total, len(status.backends)) == (2, 2, 2)
-    async with httpx.AsyncClient() as client:
-        for backend in status.backends:
-            r = await client.get(f"http://{backend.host}:{backend.port}/")
-            assert r.status_code == 200
-            assert f"port {backend.port}" in r.text
+    assert len({b.netns for b in status.backends}) == 2  # a namespace each
+    for backend in status.backends:
+        code, body = await http_get(backend)
+        assert code == 200
+        assert f"port {backend.port}" in body
     assert changes and set(changes) == {spec.key}
     assert any("listening on" in line for line in runtime.logs(spec.key))
     await runtime.scale(spec, 2)  # idempotent
@@ -166,7 +167,8 @@ async def test_close_leaves_no_children(app_dir: Path) -> None:
     await rt.wait_ready(b.key, 2, timeout=20)
     await rt.scale(b, 1)  # one retiring in the background
     await rt.close()
-    assert not [p for p in descendants(os.getpid()) if alive(p)]
+    left = [p for p in descendants(os.getpid()) if alive(p)]
+    assert not left, [Path(f"/proc/{p}/status").read_text()[:200] for p in left]
 
 
 async def test_replica_cannot_read_outside_its_app_dir(
@@ -178,7 +180,6 @@ async def test_replica_cannot_read_outside_its_app_dir(
     await runtime.scale(spec, 1)
     await runtime.wait_ready(spec.key, 1, timeout=20)
     [backend] = runtime.status(spec.key).backends
-    async with httpx.AsyncClient() as client:
-        r = await client.get(f"http://{backend.host}:{backend.port}/secret")
-    assert r.status_code == 200
-    assert "top secret" not in r.text and r.text.startswith("denied")
+    code, body = await http_get(backend, "/secret")
+    assert code == 200
+    assert "top secret" not in body and body.startswith("denied")

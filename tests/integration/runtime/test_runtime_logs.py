@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -40,6 +39,7 @@ def spec(app_dir: Path, revision: str) -> RevisionSpec:
         start_command="python3 main.py",
         env={},
         health_check_path=None,
+        app_serial=1,
     )
 
 
@@ -57,7 +57,7 @@ async def test_replica_output_is_captured_with_revision_replica_and_stream(tmp_p
     app_dir.mkdir()
     (app_dir / "main.py").write_text(CHATTY)
     logs = AppLogFiles(tmp_path / "logs")
-    runtime = LocalRuntime(use_sandbox=shutil.which("bwrap") is not None, app_logs=logs)
+    runtime = LocalRuntime(app_logs=logs)
     try:
         await runtime.scale(spec(app_dir, "web-00001"), 2)
         await runtime.wait_ready(f"{WS}/{APP}/web-00001", 2, timeout=60)

@@ -33,8 +33,7 @@ async def app(store: SqlStore, ws: Workspace, name: str = "web", **kw: Any) -> A
         updated_at=T0,
         **kw,
     )
-    await store.scoped(ws.id).apps.create(a)
-    return a
+    return await store.scoped(ws.id).apps.create(a)
 
 
 async def deployment(

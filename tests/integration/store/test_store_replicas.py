@@ -61,7 +61,7 @@ async def test_stale_owners_are_skipped_then_purged_and_withdraw_removes_all(
 async def test_view_follows_the_published_state_and_reports_changes(make_store) -> None:
     owner, reader = make_store(), make_store()
     await owner.migrate()
-    local = LocalRuntime(use_sandbox=False)  # runs nothing here: every status is 0/0
+    local = LocalRuntime()  # runs nothing here: every status is 0/0
     view = PublishedRuntime(local, reader, leading=lambda: False, lease_seconds=30)
     changed: list[str] = []
     view.on_change(changed.append)
@@ -79,7 +79,7 @@ async def test_view_follows_the_published_state_and_reports_changes(make_store) 
 
 
 async def test_publisher_writes_what_the_local_runtime_reports(store: SqlStore) -> None:
-    local = LocalRuntime(use_sandbox=False)
+    local = LocalRuntime()
     publisher = ReplicaPublisher(store, local, owner="w1", lease_seconds=30)
     publisher.attach()
     await store.publish_replicas(owner="w1", key=KEY, replicas=_rows(9001))
@@ -138,30 +138,34 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever(
 """
 
 
-async def _published_ports(store: SqlStore, count: int) -> list[int]:
+async def _published_ports(store: SqlStore, count: int) -> list[tuple[int, str]]:
+    """(port, network namespace) of every published replica, once there are `count`."""
     async with asyncio.timeout(60):
         while True:
             rows = await store.published_replicas(fresh_after=_past(60))
             if len(rows) == count and all(r.ready for r in rows):
-                return sorted(r.port for r in rows)
+                return sorted((r.port, r.netns) for r in rows)
             await asyncio.sleep(0.05)
 
 
 async def test_publisher_follows_real_replicas_and_withdraws(
     store: SqlStore, tmp_path: Path
 ) -> None:
-    (tmp_path / "main.py").write_text(SERVER)
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "main.py").write_text(SERVER)
     spec = RevisionSpec(
         key=KEY,
         workspace_id="ws1",
         app_id="app1",
         revision="app1-00001",
-        app_dir=str(tmp_path),
+        app_dir=str(app_dir),
         start_command=f"{sys.executable} main.py",
         env={},
         health_check_path="/",
+        app_serial=1,
     )
-    local = LocalRuntime(use_sandbox=False)
+    local = LocalRuntime()
     publisher = ReplicaPublisher(store, local, owner="w1", lease_seconds=30)
     publisher.attach()
     task = asyncio.get_running_loop().create_task(publisher.run())
@@ -169,7 +173,8 @@ async def test_publisher_follows_real_replicas_and_withdraws(
         await local.scale(spec, 2)
         await local.wait_ready(KEY, 2, timeout=60)
         ports = await _published_ports(store, 2)
-        assert ports == sorted(b.port for b in local.status(KEY).backends)
+        assert ports == sorted((b.port, b.netns) for b in local.status(KEY).backends)
+        assert all(netns for _, netns in ports)
         await local.stop(KEY)
         assert await _published_ports(store, 0) == []
         await local.scale(spec, 1)

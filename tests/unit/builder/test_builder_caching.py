@@ -52,7 +52,7 @@ def test_cache_env_points_tools_at_the_plan_dirs() -> None:
 
 
 def test_binds_per_phase(tmp_path: Path) -> None:
-    caches = Caches(tmp_path / "c")
+    caches = Caches(tmp_path / "c", uid=0)
     all_dirs = ["/root/.npm", "node_modules/.cache"]
     install = caches.binds({"cacheDirectories": ["/root/.npm"]}, all_dirs)
     build = caches.binds({"cacheDirectories": ["node_modules/.cache"]}, all_dirs)
@@ -70,7 +70,7 @@ def _node_app(root: Path, lock: str) -> tuple[Path, dict[str, object]]:
 
 
 def test_install_key_follows_only_the_install_inputs(tmp_path: Path) -> None:
-    caches = Caches(tmp_path / "c")
+    caches = Caches(tmp_path / "c", uid=0)
     app, plan = _node_app(tmp_path / "a", "{}")
     key = caches.install_key(app, plan, {"X": "1"})
     (app / "server.js").write_text("changed")
@@ -86,13 +86,13 @@ def test_install_key_never_follows_symlinks(tmp_path: Path) -> None:
     app, plan = _node_app(tmp_path / "a", "{}")
     (app / "package-lock.json").unlink()
     (app / "package-lock.json").symlink_to(outside)
-    key = Caches(tmp_path / "c").install_key(app, plan, {})
+    key = Caches(tmp_path / "c", uid=0).install_key(app, plan, {})
     outside.write_text('{"changed": true}')
-    assert Caches(tmp_path / "c").install_key(app, plan, {}) == key
+    assert Caches(tmp_path / "c", uid=0).install_key(app, plan, {}) == key
 
 
 def test_snapshot_round_trip_keeps_one_per_app(tmp_path: Path) -> None:
-    caches = Caches(tmp_path / "c")
+    caches = Caches(tmp_path / "c", uid=0)
     built = tmp_path / "built"
     (built / "node_modules" / "left-pad").mkdir(parents=True)
     (built / "node_modules" / "left-pad" / "index.js").write_text("pad")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,8 +80,37 @@ def test_package_is_deterministic_and_valid(tmp_path: Path) -> None:
     assert index["manifests"][0]["digest"] == first.digest
     assert first.ref == f"local/ws/app:sha256-{hexd[:12]}"
     assert (Path(first.app_dir) / "link").is_symlink()
-    assert oci.load(Path(first.path)) == first
+    assert oci.load(Path(first.path), ref=first.ref) == first
+    assert oci.load(Path(first.path)).ref == first.digest  # no name of its first owner
     assert not list(images.glob(".tmp-*"))
+
+
+def test_a_shared_image_is_named_for_each_builder(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    first = oci.package(images, _tree(tmp_path / "one"), _spec())
+    other = oci.ImageSpec("local/ws2/web", "python main.py", {"PATH": "/bin"}, "8080", {})
+    (tmp_path / "two").mkdir()
+    second = oci.package(images, _tree(tmp_path / "two" / "app"), other)
+    assert second.digest == first.digest and second.path == first.path
+    assert second.ref.startswith("local/ws2/web:")
+    assert b"ws/app" not in (Path(first.path) / "index.json").read_bytes()
+    assert b"ws/app" not in (Path(first.path) / "image.json").read_bytes()
+
+
+def test_image_files_become_roots_and_readable_by_every_uid(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "one")
+    secret = tree / "private.key"
+    secret.write_text("k")
+    secret.chmod(0o600)
+    (tree / "run.sh").write_text("#!/bin/sh\n")
+    (tree / "run.sh").chmod(0o4750)  # setuid, group-executable
+    os.chown(secret, 12345, 12345)
+    image = oci.package(tmp_path / "images", tree, _spec())
+    app = Path(image.app_dir)
+    assert (app / "private.key").stat().st_mode & 0o7777 == 0o644
+    assert (app / "private.key").stat().st_uid == 0
+    assert (app / "run.sh").stat().st_mode & 0o7777 == 0o755
+    assert app.stat().st_mode & 0o7777 == 0o755
 
 
 def test_digest_hex() -> None:

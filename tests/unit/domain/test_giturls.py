@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from slipway.domain.errors import Invalid
-from slipway.domain.giturls import check_git_url
+from slipway.domain.giturls import NO_LOCAL, LocalRepos, check_git_url
 
 REMOTE = [
     "https://github.com/org/repo.git",
@@ -15,14 +15,14 @@ REMOTE = [
 
 @pytest.mark.parametrize("url", REMOTE)
 def test_remote_urls_accepted_everywhere(url: str) -> None:
-    assert check_git_url("gitUrl", url, allow_local=False) == url
+    assert check_git_url("gitUrl", url, local=NO_LOCAL) == url
 
 
 @pytest.mark.parametrize("url", ["/srv/repos/app", "file:///srv/repos/app"])
 def test_local_urls_only_when_allowed(url: str) -> None:
-    assert check_git_url("gitUrl", url, allow_local=True) == url
+    assert check_git_url("gitUrl", url, local=LocalRepos(anywhere=True)) == url
     with pytest.raises(Invalid, match="local"):
-        check_git_url("gitUrl", url, allow_local=False)
+        check_git_url("gitUrl", url, local=NO_LOCAL)
 
 
 @pytest.mark.parametrize(
@@ -42,4 +42,4 @@ def test_local_urls_only_when_allowed(url: str) -> None:
 )
 def test_hostile_urls_rejected_even_when_local_is_allowed(url: str) -> None:
     with pytest.raises(Invalid):
-        check_git_url("gitUrl", url, allow_local=True)
+        check_git_url("gitUrl", url, local=LocalRepos(anywhere=True))

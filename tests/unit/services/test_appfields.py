@@ -7,19 +7,19 @@ from typing import Any
 import pytest
 
 from slipway.domain.errors import Invalid
+from slipway.domain.giturls import LocalRepos
 from slipway.services.appfields import check_fields, check_replica_bounds
 
 
-def bad_fields(fields: dict[str, Any], allow_local: bool = False) -> set[str]:
+def bad_fields(fields: dict[str, Any], local: LocalRepos | None = None) -> set[str]:
     with pytest.raises(Invalid) as caught:
-        check_fields(fields, allow_local=allow_local)
+        check_fields(fields, local=local or LocalRepos())
     return {e.field for e in caught.value.errors}
 
 
 def test_good_fields_are_cleaned() -> None:
     cleaned = check_fields(
         {"root_directory": "./apps//api/", "start_command": "", "env": {"A_1": "x"}},
-        allow_local=False,
     )
     assert cleaned == {"root_directory": "apps/api", "start_command": None, "env": {"A_1": "x"}}
 
@@ -44,19 +44,25 @@ def test_every_bad_field_is_named_in_camel_case() -> None:
 
 def test_local_urls_follow_the_setting() -> None:
     assert bad_fields({"git_url": "file:///srv/r"}) == {"gitUrl"}
-    assert check_fields({"git_url": "file:///srv/r"}, allow_local=True)["git_url"]
+    anywhere = LocalRepos(anywhere=True, forbidden=("/var/lib/slipway",))
+    assert check_fields({"git_url": "file:///srv/r"}, local=anywhere)["git_url"]
+    assert bad_fields({"git_url": "/var/lib/slipway/git/app_1.git"}, anywhere) == {"gitUrl"}
+    rooted = LocalRepos(roots=("/home/me/src",))
+    assert check_fields({"git_url": "/home/me/src/site"}, local=rooted)["git_url"]
+    assert bad_fields({"git_url": "/home/me/srcx"}, rooted) == {"gitUrl"}
+    assert bad_fields({"git_url": "/etc"}, rooted) == {"gitUrl"}
 
 
 def test_nulls() -> None:
     assert bad_fields({"name": None, "env": None, "replicas": None}) == {
         "name", "env", "replicas",
     }  # fmt: skip
-    assert check_fields({"max_replicas": None}, allow_local=False) == {"max_replicas": None}
+    assert check_fields({"max_replicas": None}) == {"max_replicas": None}
 
 
 def test_env_values_never_appear_in_messages() -> None:
     with pytest.raises(Invalid) as caught:
-        check_fields({"env": {"TOKEN": "s3cret\x00"}}, allow_local=False)
+        check_fields({"env": {"TOKEN": "s3cret\x00"}})
     assert "s3cret" not in str(caught.value)
 
 

@@ -81,9 +81,11 @@ def test_phase(
     assert (status.ready, status.total) == (
         (replicas.ready, replicas.total) if deployment.revision_name else (0, 0)
     )
-    available, progressing = status.conditions
-    assert (available.type, progressing.type) == ("Available", "Progressing")
+    available, progressing, healthy = status.conditions
+    kinds = (available.type, progressing.type, healthy.type)
+    assert kinds == ("Available", "Progressing", "ContainerHealthy")
     assert available.status == ("True" if phase == "Running" else "False")
+    assert healthy.status == "True"  # no replica here ended with a reason
 
 
 def test_runtime_is_asked_about_the_revision_key() -> None:
@@ -121,9 +123,26 @@ def test_last_transition_time_moves_only_when_a_condition_flips() -> None:
         return {c.type: c.last_transition_time for c in rs.conditions}
 
     first = times(running)
-    assert first == {"Available": T2, "Progressing": T2}
+    assert first == {"Available": T2, "Progressing": T2, "ContainerHealthy": T2}
     assert times(running) == first  # asked again: nothing moved
     after_crash = times(crashed)
     assert after_crash["Available"] > T2  # Available flipped to False now
     assert after_crash["Progressing"] == T2  # Progressing did not change
     assert times(crashed) == after_crash
+
+
+def test_an_out_of_memory_kill_is_a_condition_with_kubernetes_reason() -> None:
+    oom = ReplicaStatus(
+        ready=0,
+        total=1,
+        backends=(),
+        restarts=2,
+        last_error="the app was killed for using more than its 128 MiB of memory",
+        last_reason="OOMKilled",
+    )
+    status = describe(FakeRuntime(oom), dep(S.SUCCEEDED), app(), LIVE)
+    healthy = status.conditions[2]
+    assert healthy.type == "ContainerHealthy"
+    assert (healthy.status, healthy.reason) == ("False", "OOMKilled")
+    assert "128 MiB" in healthy.message and "2 restarts" in healthy.message
+    assert status.phase == "Failed"

@@ -37,6 +37,7 @@ def app_out(app: App, scope: Scope) -> AppOut:
         min_replicas=app.min_replicas,
         max_replicas=app.max_replicas,
         replicas=app.replicas,
+        memory_mb=app.memory_mb,
         url=scope.platform.app_url(app.name, scope.workspace.name),
         created_at=app.created_at,
         updated_at=app.updated_at,

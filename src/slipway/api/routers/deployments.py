@@ -18,6 +18,7 @@ from slipway.api.schemas import (
     DeployIn,
     DeploymentList,
     DeploymentOut,
+    LimitsOut,
     Logs,
     PageMeta,
     RuntimeStatusOut,
@@ -117,7 +118,17 @@ async def runtime_status(scope: WorkspaceScope, deploy_id: DeployId) -> RuntimeS
         )
         for c in rs.conditions
     ]
-    return RuntimeStatusOut(phase=rs.phase, ready=rs.ready, total=rs.total, conditions=conditions)
+    limits = None
+    if rs.limits is not None:
+        limits = LimitsOut(
+            memory_mb=rs.limits.memory_mb,
+            max_processes=rs.limits.max_processes,
+            cpus=rs.limits.cpus,
+            enforced_by=rs.limits.enforced_by,
+        )
+    return RuntimeStatusOut(
+        phase=rs.phase, ready=rs.ready, total=rs.total, conditions=conditions, limits=limits
+    )
 
 
 @router.post(ONE + "/cancel", response_model=DeploymentOut)

@@ -8,38 +8,34 @@ sink. It gets its own session, so a timeout or a cancellation kills its whole pr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from slipway.domain.errors import DeployFailed
 from slipway.ports import LogSink, RevisionSpec
 from slipway.runtime.local import process
+from slipway.sandbox import SandboxHost
 
 MAX_LINE = 65536
 
 
 async def run_once(
-    spec: RevisionSpec, command: str, *, log: LogSink, timeout: float, use_sandbox: bool
+    spec: RevisionSpec, command: str, *, log: LogSink, timeout: float, sandbox: SandboxHost
 ) -> int:
-    proc = await process.spawn_app(
-        command,
-        app_dir=spec.app_dir,
-        env=spec.env,
-        use_sandbox=use_sandbox,
-        merge_stderr=True,
-        limit=MAX_LINE * 2,
+    box = await process.spawn_app(
+        sandbox, spec, command, env=spec.env, merge_stderr=True, limit=MAX_LINE * 2
     )
     try:
-        await asyncio.wait_for(_pump(proc, log), timeout)
-        return await proc.wait()
+        await asyncio.wait_for(_pump(box.proc, log), timeout)
+        code = await box.proc.wait()
+        if box.oom_kills():
+            limit = process.limits_for(spec).memory_mb
+            await log(f"[slipway] OOMKilled: a process passed the {limit} MiB memory limit")
+        return code
     except TimeoutError:
         raise DeployFailed(
             f"the release command did not finish within {timeout:g} seconds."
         ) from None
     finally:
-        if proc.returncode is None:
-            process.kill_now(proc)
-            with contextlib.suppress(ProcessLookupError):
-                await asyncio.shield(proc.wait())
+        await process.kill(box)
 
 
 async def _pump(proc: asyncio.subprocess.Process, log: LogSink) -> None:

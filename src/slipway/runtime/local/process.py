@@ -1,11 +1,12 @@
-"""Spawning, inspecting and killing one replica's process tree.
+"""Spawning, inspecting and killing one replica's (or release command's) sandbox.
 
-A replica is started in its own session (`start_new_session=True`), so its process group id
-is its pid. Inside the bubblewrap sandbox the user's command runs in a fresh PID namespace and
-session of its own, and the outer `bwrap` process dies on SIGTERM without forwarding it. So a
-graceful stop sends SIGTERM to every *descendant* of the replica's root process (which reaches
-the user's command), and the final SIGKILL goes to the whole process group as well: when the
-outer `bwrap` dies the kernel kills everything left in its PID namespace.
+Each runs in a sandbox of its own (`slipway.sandbox`): the image read-only at `/app`, the
+app's own host uid, its own network namespace where it listens on `$PORT` (`APP_PORT`), and
+the limits of `limits_for(spec)`. Inside, the user's command runs in a PID namespace under
+bubblewrap's init, which does not forward SIGTERM. So a graceful stop sends SIGTERM to every
+*descendant* of the sandbox's outer process (which reaches the user's command), and the final
+SIGKILL goes to the whole sandbox (its process group and cgroup): when the outer bubblewrap
+dies, the kernel kills everything left in its PID namespace.
 """
 
 from __future__ import annotations
@@ -14,44 +15,46 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from slipway.sandbox import sandbox_argv
+from slipway.ports import RevisionSpec
+from slipway.sandbox import MIB, REPLICA_LIMITS, Jail, Limits, Sandboxed, SandboxHost
 
 KILL_AFTER_SECONDS = 10.0
 
 
+def limits_for(spec: RevisionSpec) -> Limits:
+    """A replica's limits: the defaults, with the app's own memory when it set one."""
+    if spec.memory_mb is None:
+        return REPLICA_LIMITS
+    return Limits(memory_bytes=spec.memory_mb * MIB, pids=REPLICA_LIMITS.pids,
+                  cpus=REPLICA_LIMITS.cpus)  # fmt: skip
+
+
 async def spawn_app(
+    sandbox: SandboxHost,
+    spec: RevisionSpec,
     command: str,
     *,
-    app_dir: str,
     env: Mapping[str, str],
-    use_sandbox: bool,
     merge_stderr: bool,
     limit: int = 2**16,
-) -> asyncio.subprocess.Process:
-    """Start the user's `command` against the image at `app_dir` (bound at /app in the
-    sandbox), in a session of its own, with stdout (and stderr, or merged) piped."""
-    argv = ["sh", "-c", command]
-    cwd: str | None = None
-    run_env: dict[str, str] | None = None
-    if use_sandbox:
-        argv = sandbox_argv(argv, app_dir=app_dir, env=env, app_writable=False)
-    else:  # tests of the runtime itself, on hosts without bubblewrap
-        path = os.environ.get("PATH", "/usr/bin:/bin")
-        run_env = {"PATH": path, "HOME": tempfile.gettempdir(), **env}
-        cwd = app_dir
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+) -> Sandboxed:
+    """Start the user's `command` against the revision's image, with stdout (and stderr,
+    or merged) piped."""
+    jail = Jail(
+        uid=sandbox.uid_for(spec.app_serial),
+        app_dir=Path(spec.app_dir),
+        env=env,
+        limits=limits_for(spec),
+        router=True,
+    )
+    return await sandbox.start(
+        ["sh", "-c", command],
+        jail,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-        start_new_session=True,
-        cwd=cwd,
-        env=run_env,
         limit=limit,
     )
 
@@ -83,67 +86,20 @@ def _signal_pids(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def kill_now(proc: asyncio.subprocess.Process) -> None:
-    """SIGKILL the process group and every descendant, without waiting."""
-    tree = descendants(proc.pid)
-    _signal_group(proc.pid, signal.SIGKILL)
-    _signal_pids(tree, signal.SIGKILL)
-
-
-async def terminate(
-    proc: asyncio.subprocess.Process, *, sandboxed: bool, grace: float = KILL_AFTER_SECONDS
-) -> None:
-    """SIGTERM the tree, SIGKILL it after `grace` seconds, reap the root process and wait
-    until every process of the tree is gone."""
-    tree = descendants(proc.pid) if proc.returncode is None else []
+async def terminate(box: Sandboxed, *, grace: float = KILL_AFTER_SECONDS) -> None:
+    """SIGTERM the sandbox's processes, SIGKILL them after `grace` seconds, reap it and
+    release what it held."""
+    proc = box.proc
     if proc.returncode is None:
-        if sandboxed:
-            _signal_pids(tree, signal.SIGTERM)
-        else:
-            _signal_group(proc.pid, signal.SIGTERM)
+        _signal_pids(descendants(proc.pid), signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
-    # Whatever is left of the group (or of a daemonised grandchild) goes now.
-    kill_now(proc)
-    _signal_pids(tree, signal.SIGKILL)
-    await proc.wait()
-    for _ in range(100):
-        if not any(_exists(pid) for pid in tree):
-            return
-        await asyncio.sleep(0.02)
+    await kill(box)
 
 
-def _exists(pid: int) -> bool:
-    """Whether `pid` is still a process (not yet reaped); zombies of ours count as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZX"
-
-
-class PortAllocator:
-    """Hands out free loopback ports, never one that a live replica of ours holds."""
-
-    def __init__(self, host: str) -> None:
-        self._host = host
-        self._taken: set[int] = set()
-
-    def allocate(self) -> int:
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        for _ in range(100):
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.bind((self._host, 0))
-                port = int(sock.getsockname()[1])
-            if port not in self._taken:
-                self._taken.add(port)
-                return port
-        raise RuntimeError("no free port")
-
-    def release(self, port: int) -> None:
-        self._taken.discard(port)
+async def kill(box: Sandboxed) -> None:
+    """SIGKILL everything of the sandbox at once, reap it and release what it held."""
+    box.kill()
+    with contextlib.suppress(ProcessLookupError):
+        await asyncio.shield(box.proc.wait())
+    await box.release()

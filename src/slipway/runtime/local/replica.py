@@ -1,10 +1,16 @@
-"""One supervised replica: a child process, its captured output and its health.
+"""One supervised replica: a sandboxed process, its captured output and its health.
 
-`Replica.start()` launches a supervisor task that loops: allocate a loopback port, spawn the
-start command (sandboxed), probe its health every 150 ms until it passes, then every few
-seconds; when the process exits it is restarted with exponential backoff (1 s doubling to
-30 s, reset once a run became healthy). The supervisor catches everything but cancellation,
-so it never dies from an exception. Readiness changes are reported through `on_ready_change`.
+`Replica.start()` launches a supervisor task that loops: spawn the start command in a sandbox
+of its own (listening on `$PORT` in its own network namespace), probe its health every 150 ms
+until it passes, then every few seconds; when the process exits it is restarted with
+exponential backoff (1 s doubling to 30 s, reset once a run became healthy). The supervisor
+catches everything but cancellation, so it never dies from an exception. Readiness changes
+are reported through `on_ready_change`.
+
+Out of memory: the kernel kills a process of the sandbox's cgroup that passes its memory
+limit. The supervisor reads the cgroup's kill count at every probe and when the process
+exits; a kill is written to the app's logs, and `last_reason` becomes `OOMKilled`
+(Kubernetes' word), which Runtime Status shows.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Callable
 from slipway.domain.redact import Redactor
 from slipway.ports import RevisionSpec
 from slipway.runtime.local import health, process
+from slipway.sandbox import APP_PORT, NetworkError, Sandboxed, SandboxError, SandboxHost
 
 LOG_LINES = 200
 STARTING_PROBE_INTERVAL = 0.15
@@ -37,27 +44,27 @@ class Replica:
         self,
         spec: RevisionSpec,
         *,
-        host: str,
-        use_sandbox: bool,
-        ports: process.PortAllocator,
+        sandbox: SandboxHost,
         on_ready_change: Callable[[], None],
         on_output: Callable[[str, str], None] | None = None,
     ) -> None:
         self.spec = spec
-        self.host = host
-        self.use_sandbox = use_sandbox
-        self.ports = ports
+        self.sandbox = sandbox
         self.on_ready_change = on_ready_change
         self.on_output = on_output  # (stream, line) of every output line: runtime logs
-        self.port = 0
+        self.host = "127.0.0.1"  # inside the replica's own network namespace
+        self.port = APP_PORT
+        self.netns = ""  # the running sandbox's network namespace
         self.ready = False
         self.restarts = 0
         self.last_error: str | None = None
         self.start_error: str | None = None  # the latest run exited before becoming healthy
         self.last_probe: str | None = None  # why the latest probe failed
+        self.last_reason: str | None = None  # "OOMKilled" after an out-of-memory kill
+        self.oom_kills = 0
         self.logs: deque[str] = deque(maxlen=LOG_LINES)
         self._redact = Redactor.for_env(spec.env)  # no env value reaches a log
-        self.proc: asyncio.subprocess.Process | None = None
+        self.box: Sandboxed | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -71,12 +78,18 @@ class Replica:
         self._stopping = True
         self._set_ready(False)
 
+    @property
+    def pid(self) -> int | None:
+        """The sandbox's outer process id while it runs."""
+        box = self.box
+        return box.pid if box is not None and box.proc.returncode is None else None
+
     async def stop(self) -> None:
         """Terminate the process tree (SIGTERM, then SIGKILL) and end the supervisor."""
         self.mark_unready()
-        proc = self.proc
-        if proc is not None:
-            await process.terminate(proc, sandboxed=self.use_sandbox)
+        box = self.box
+        if box is not None:
+            await process.terminate(box)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -91,6 +104,9 @@ class Replica:
                 became_ready = await self._run_once()
             except asyncio.CancelledError:
                 raise
+            except (SandboxError, NetworkError) as exc:  # our own sentences, no secret
+                became_ready = False
+                self._record_failure(f"the replica could not be started: {exc}")
             except Exception as exc:  # the supervisor must survive anything
                 became_ready = False
                 self._record_failure(f"the replica could not be started ({type(exc).__name__})")
@@ -109,21 +125,23 @@ class Replica:
 
     async def _run_once(self) -> bool:
         """Run the process once; returns whether it became healthy before it exited."""
-        self.port = self.ports.allocate()
         self.start_error = None
         readers: list[asyncio.Task[None]] = []
+        box: Sandboxed | None = None
         try:
-            proc = await self._spawn()
-            self.proc = proc
+            box = self.box = await self._spawn()
+            self.netns = box.netns
+            proc = box.proc
             readers = [
                 asyncio.create_task(self._read_lines(stream, name))
                 for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
                 if stream is not None
             ]
-            became_ready = await self._watch(proc)
+            became_ready = await self._watch(box)
             code = await proc.wait()
+            self._count_oom(box)
             if not self._stopping:
-                message = describe_exit(code)
+                message = self._describe(code)
                 if not became_ready:
                     message += " before becoming healthy"
                     self.start_error = message
@@ -131,27 +149,41 @@ class Replica:
             return became_ready
         finally:
             self._set_ready(False)
-            if self.proc is not None and self.proc.returncode is None:
-                process.kill_now(self.proc)
-                with contextlib.suppress(ProcessLookupError):
-                    await self.proc.wait()
+            if box is not None:
+                await process.kill(box)
             for reader in readers:
                 reader.cancel()
-            self.ports.release(self.port)
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
+    async def _spawn(self) -> Sandboxed:
         spec = self.spec
         return await process.spawn_app(
+            self.sandbox,
+            spec,
             spec.start_command,
-            app_dir=spec.app_dir,
             env={**spec.env, "PORT": str(self.port)},
-            use_sandbox=self.use_sandbox,
             merge_stderr=False,
         )
 
-    async def _watch(self, proc: asyncio.subprocess.Process) -> bool:
+    def _describe(self, code: int) -> str:
+        if self.last_reason == "OOMKilled" and code in (-9, 137):
+            limit = process.limits_for(self.spec).memory_mb
+            return f"the app was killed for using more than its {limit} MiB of memory"
+        self.last_reason = "Error" if code != 0 else None
+        return describe_exit(code)
+
+    def _count_oom(self, box: Sandboxed) -> None:
+        """Note (and log) processes of the sandbox the kernel killed for memory."""
+        kills = box.oom_kills()
+        if kills <= self.oom_kills:
+            return
+        self.oom_kills = kills
+        self.last_reason = "OOMKilled"
+        limit = process.limits_for(self.spec).memory_mb
+        self._output("stderr", f"[slipway] OOMKilled: a process passed the {limit} MiB limit")
+
+    async def _watch(self, box: Sandboxed) -> bool:
         """Probe until the process exits; returns whether it ever passed."""
-        exited = asyncio.ensure_future(proc.wait())
+        exited = asyncio.ensure_future(box.proc.wait())
         passed = False
         failures = 0
         try:
@@ -160,8 +192,9 @@ class Replica:
                 done, _ = await asyncio.wait({exited}, timeout=interval)
                 if done or self._stopping:
                     return passed
+                self._count_oom(box)
                 self.last_probe = await health.probe(
-                    self.host, self.port, self.spec.health_check_path
+                    self.host, self.port, self.spec.health_check_path, netns=box.netns
                 )
                 if self.last_probe is None:
                     passed, failures = True, 0

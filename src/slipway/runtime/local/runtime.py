@@ -1,4 +1,5 @@
-"""`LocalRuntime`: revisions run as supervised, sandboxed child processes on this machine.
+"""`LocalRuntime`: revisions run as supervised, sandboxed child processes on this machine
+(each replica in a sandbox of its own: `slipway.sandbox`).
 
 State is one `_Group` per revision key: the spec and its list of `Replica`s. `scale()` is
 level-triggered: it starts replicas or takes surplus ones out of the group at once (they stop
@@ -17,11 +18,12 @@ from dataclasses import dataclass, field
 
 from slipway.domain.errors import DeployFailed
 from slipway.domain.routes import Backend
-from slipway.ports import LogSink, ReplicaStatus, RevisionSpec
+from slipway.ports import LogSink, ReplicaLimits, ReplicaStatus, RevisionSpec
 from slipway.runtime.local import oneshot
 from slipway.runtime.local.logs import AppLogFiles
-from slipway.runtime.local.process import PortAllocator
+from slipway.runtime.local.process import limits_for
 from slipway.runtime.local.replica import Replica
+from slipway.sandbox import SandboxHost
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +44,11 @@ class LocalRuntime:
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        use_sandbox: bool = True,
+        sandbox: SandboxHost | None = None,
         app_logs: AppLogFiles | None = None,
     ) -> None:
-        self._host = host
+        self._sandbox = sandbox or SandboxHost()
         self._app_logs = app_logs  # where replica output goes (runtime logs), if anywhere
-        self._use_sandbox = use_sandbox
-        self._ports = PortAllocator(host)
         self._groups: dict[str, _Group] = {}
         self._callbacks: list[Callable[[str], None]] = []
         self._stopping: set[asyncio.Task[None]] = set()
@@ -96,13 +95,21 @@ class LocalRuntime:
         if group is None:
             return ReplicaStatus(ready=0, total=0, backends=())
         ready = [r for r in group.replicas if r.ready]
-        errors = [r.last_error for r in group.replicas if r.last_error]
+        errors = [r for r in group.replicas if r.last_error]
+        limits = limits_for(group.spec)
         return ReplicaStatus(
             ready=len(ready),
             total=len(group.replicas),
-            backends=tuple(Backend(self._host, r.port) for r in ready),
+            backends=tuple(Backend(r.host, r.port, r.netns) for r in ready),
             restarts=sum(r.restarts for r in group.replicas),
-            last_error=errors[-1] if errors else None,
+            last_error=errors[-1].last_error if errors else None,
+            last_reason=errors[-1].last_reason if errors else None,
+            limits=ReplicaLimits(
+                memory_mb=limits.memory_mb,
+                max_processes=limits.pids,
+                cpus=limits.cpus,
+                enforced_by=self._sandbox.enforcement,
+            ),
         )
 
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
@@ -121,7 +128,7 @@ class LocalRuntime:
         self, spec: RevisionSpec, command: str, *, log: LogSink, timeout: float
     ) -> int:
         return await oneshot.run_once(
-            spec, command, log=log, timeout=timeout, use_sandbox=self._use_sandbox
+            spec, command, log=log, timeout=timeout, sandbox=self._sandbox
         )
 
     async def close(self) -> None:
@@ -142,16 +149,14 @@ class LocalRuntime:
         group = self._groups.get(key)
         if group is None:
             return []
-        return [r.proc.pid for r in group.replicas if r.proc and r.proc.returncode is None]
+        return [pid for r in group.replicas if (pid := r.pid) is not None]
 
     # ------------------------------------------------------------------ internals
 
     def _new_replica(self, spec: RevisionSpec) -> Replica:
         return Replica(
             spec,
-            host=self._host,
-            use_sandbox=self._use_sandbox,
-            ports=self._ports,
+            sandbox=self._sandbox,
             on_ready_change=lambda: self._fire(spec.key),
             on_output=self._app_logs.sink(spec) if self._app_logs else None,
         )
