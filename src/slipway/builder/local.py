@@ -213,10 +213,9 @@ class LocalBuilder:
             raise DeployFailed(self._too_big())
 
     def _too_big(self) -> str:
-        return (
-            f"the build wrote more than its output limit of {self.output_limit / GIB:g} GiB "
-            "(the app's files and its caches)."
-        )
+        limit = self.output_limit
+        size = f"{limit / GIB:g} GiB" if limit >= GIB else f"{limit / 2**20:g} MiB"
+        return f"the build wrote more than its output limit of {size} (its files and caches)."
 
     async def _setup(self, plan: dict[str, Any], log: BuildLog) -> None:
         packages: list[str] = plan["phases"]["setup"]["nixPkgs"]

@@ -255,3 +255,15 @@ async def test_root_directory_build(
     commit = await source.resolve(app, branch=None, sha=None)
     image = await builder.build(workspace=WORKSPACE, app=app, commit=commit, log=Lines())
     assert sorted(p.name for p in Path(image.app_dir).iterdir()) == ["main.py"]
+
+
+async def test_a_build_past_its_output_limit_fails_clearly(
+    make_repo: Callable[..., Repo], source: GitSource, tmp_path: Path
+) -> None:
+    """A build filled the host's disk (1 GiB and more): its tree and caches are capped."""
+    builder = LocalBuilder(tmp_path / "data", source, output_limit=8 << 20)
+    cmd = "head -c 64000000 /dev/zero > big.bin; sleep 3"
+    app, commit = await _fixture_app(make_repo, source, "procfile", build_command=cmd)
+    with pytest.raises(DeployFailed, match="output limit of 8 MiB"):
+        await builder.build(workspace=WORKSPACE, app=app, commit=commit, log=Lines())
+    assert not list((tmp_path / "data" / "builds").iterdir())  # the tree is gone
