@@ -125,7 +125,7 @@ def commit(repo: Path, message: str, files: dict[str, str] | None = None) -> Non
 
 def make_app(url: str, **kwargs: object) -> App:
     now = datetime.now(UTC)
-    app = App("app_bench", "ws_bench", "web", url, now, now)
+    app = App("app_bench", "ws_bench", "web", url, now, now, serial=1)
     for key, value in kwargs.items():
         setattr(app, key, value)
     return app

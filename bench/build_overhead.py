@@ -30,6 +30,7 @@ from build_common import make_app, node_repo, summary, timed_build
 from slipway.builder.local import LocalBuilder
 from slipway.builder.plan import make_plan
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 
 
 def by_hand(repo: Path, work: Path, cache: Path) -> float:
@@ -61,7 +62,9 @@ async def main() -> None:
         root = Path(tmp)
         repo = node_repo(root)
         data = root / "data"
-        builder = LocalBuilder(data, GitSource(data / "git", allow_local=True), push_to="")
+        builder = LocalBuilder(
+            data, GitSource(data / "git", local=LocalRepos(anywhere=True)), push_to=""
+        )
         by_hand(repo, root / "hand", root / "npm-cache")  # warm-ups, untimed
         await platform(builder, repo, -1)
         rounds = []

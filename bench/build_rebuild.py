@@ -23,11 +23,12 @@ from build_common import commit, make_app, node_repo, summary, timed_build
 
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
+from slipway.domain.giturls import LocalRepos
 
 
 async def one_round(root: Path, repo: Path, index: int) -> tuple[float, float, float]:
     data = root / f"data-{index}"
-    source = GitSource(data / "git", allow_local=True)
+    source = GitSource(data / "git", local=LocalRepos(anywhere=True))
     builder = LocalBuilder(data, source, timeout_seconds=900, push_to="")
     app = make_app(str(repo), env={"NPM_CONFIG_AUDIT": "false", "ROUND": str(index)})
     cold, _, cold_log = await timed_build(builder, app)

@@ -79,10 +79,11 @@ class Slipway:
     def __init__(self, root: Path) -> None:
         self.api_port, self.router_port, self.data = free_port(), free_port(), root / "data"
         self.log = (root / "slipway.log").open("wb")
+        env = {**os.environ, "SLIPWAY_LOCAL_GIT_ROOTS": str(root)}  # the app's repository
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "slipway", "up", "--data-dir", str(self.data), "--api-port",
              str(self.api_port), "--router-port", str(self.router_port)],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:

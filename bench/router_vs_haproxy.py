@@ -6,7 +6,11 @@ Three processes plus the load generator, all on loopback:
   response (13-byte body, Content-Length framed, keep-alive);
 - HAProxy (`nbthread 1`, keep-alive both sides, `http-reuse always`, and the same
   X-Forwarded-For/-Proto/-Host headers the router sets), and
-- the Slipway `RouterServer` in its own process under uvloop (one thread, like HAProxy).
+- the Slipway `RouterServer` in its own process under uvloop (one thread, like HAProxy), and
+- a second `RouterServer` ("isolated") in front of a second copy of the backend that runs in
+  a network namespace of its own, as every replica does (issue 10): the router opens its
+  upstream sockets inside that namespace (`slipway.sandbox.netns`). Its throughput against
+  the first router's, round by round, is what the isolation costs the data plane.
 
 For throughput both proxies are pinned to CPU 1, `wrk -t1` and the backend to CPU 0 (the
 machine has two cores), so each proxy gets one whole core and the same neighbours; the proxy's
@@ -95,13 +99,13 @@ async def serve_backend(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def serve_router(port: int, backend: int) -> None:
+async def serve_router(port: int, backend: int, netns: str) -> None:
     from slipway.domain.routes import Backend, Route, Target
     from slipway.router import RouterServer
 
     router = RouterServer()
     await router.start("127.0.0.1", port)
-    target = Target("ws/bench/bench-00001", 100, (Backend("127.0.0.1", backend),))
+    target = Target("ws/bench/bench-00001", 100, (Backend("127.0.0.1", backend, netns),))
     router.set_routes("bench", [Route("127.0.0.1", (target,))])
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -113,7 +117,7 @@ def run_child(args: argparse.Namespace) -> None:
     if args.serve == "backend":
         uvloop.run(serve_backend(args.port))
     else:
-        uvloop.run(serve_router(args.port, args.backend))
+        uvloop.run(serve_router(args.port, args.backend, args.netns or ""))
 
 
 # ---------------------------------------------------------------------- orchestration
@@ -125,21 +129,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
+def wait_port(port: int, timeout: float = 10.0, netns: str = "") -> None:
+    from slipway.sandbox.netns import socket_in
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            sock = socket_in(netns) if netns else socket.socket()
+            with sock:
+                sock.settimeout(0.5)
+                sock.connect(("127.0.0.1", port))
             return
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def spawn(cpu: str, argv: list[str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=subprocess.DEVNULL)
-    wait_port(port)
+def spawn(cpu: str, argv: list[str], port: int, netns: str = "") -> subprocess.Popen[bytes]:
+    enter = ["nsenter", f"--net={netns}", "--"] if netns else []
+    proc = subprocess.Popen([*enter, "taskset", "-c", cpu, *argv], stdout=subprocess.DEVNULL)
+    wait_port(port, netns=netns)
     return proc
+
+
+def make_netns(name: str) -> str:
+    """A network namespace with its loopback up, as the sandbox makes them."""
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    return f"/run/netns/{name}"
 
 
 def wrk(port: int, *, duration: float, connections: int, script: Path | None = None) -> str:
@@ -234,23 +251,29 @@ def report(
         print(f"{name:8} {summary(values, 'req/s')}")
     ratios = [r / h for r, h in zip(rps["router"], rps["haproxy"], strict=True)]
     print(f"router/haproxy ratio per round: {summary(ratios, 'x', 2)}")
+    isolated = [i / r for i, r in zip(rps["isolated"], rps["router"], strict=True)]
+    print(f"isolated/router ratio per round: {summary(isolated, 'x', 3)}")
     print("\n== CPU time per request of the proxy process (less sensitive to neighbours)")
     for name, values in cpu.items():
         print(f"{name:8} {summary(values, 'us', 1)}")
     cpu_ratios = [h / r for r, h in zip(cpu["router"], cpu["haproxy"], strict=True)]
     print(f"haproxy/router CPU-per-request ratio: {summary(cpu_ratios, 'x', 2)}")
+    cpu_isolated = [r / i for r, i in zip(cpu["router"], cpu["isolated"], strict=True)]
+    print(f"router/isolated CPU-per-request ratio: {summary(cpu_isolated, 'x', 3)}")
     print(f"\n== p99 latency at ~{rate:.0f} req/s (half the router's median throughput)")
     for name, values in p99.items():
         print(f"{name:8} {summary(values, 'ms', 2)}")
-    for name in ("haproxy", "router"):
+    for name in ("haproxy", "router", "isolated"):
         added = [p - d for p, d in zip(p99[name], p99["direct"], strict=True)]
         print(f"added p99 {name}: {summary(added, 'ms', 2)}")
 
 
 def orchestrate(args: argparse.Namespace) -> None:
     me = [sys.executable, str(Path(__file__).resolve())]
-    backend, haproxy, router = free_port(), free_port(), free_port()
+    backend, haproxy, router, isolated = free_port(), free_port(), free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
+    ns_name = f"slipway-bench-{os.getpid()}"
+    netns = make_netns(ns_name)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         cfg = tmp / "haproxy.cfg"
@@ -269,7 +292,12 @@ def orchestrate(args: argparse.Namespace) -> None:
                 )
             )
             pids["router"] = procs[-1].pid
-            ports = {"direct": backend, "haproxy": haproxy, "router": router}
+            serve_inside = [*me, "--serve", "backend", "--port", str(backend)]
+            procs.append(spawn(LOAD_CPU, serve_inside, backend, netns=netns))
+            argv = [*me, "--serve", "router", "--port", str(isolated), "--backend", str(backend)]
+            procs.append(spawn(PROXY_CPU, [*argv, "--netns", netns], isolated))
+            pids["isolated"] = procs[-1].pid
+            ports = {"direct": backend, "haproxy": haproxy, "router": router, "isolated": isolated}
             for port in ports.values():  # warm up: connections, pools, caches
                 wrk(port, duration=1, connections=args.connections)
             rps, cpu = throughput_rounds(ports, pids, args)
@@ -280,6 +308,7 @@ def orchestrate(args: argparse.Namespace) -> None:
             for proc in procs:
                 proc.terminate()
                 proc.wait(10)
+            subprocess.run(["ip", "netns", "delete", ns_name], check=False)
 
 
 def main() -> None:
@@ -290,6 +319,7 @@ def main() -> None:
     parser.add_argument("--serve", choices=["backend", "router"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backend", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--netns", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         run_child(args)

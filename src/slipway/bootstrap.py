@@ -34,7 +34,7 @@ from slipway.domain.giturls import LocalRepos
 from slipway.router import RouterServer
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
-from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost, netns
+from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost
 from slipway.services import leasing
 from slipway.services.leasing import Leadership, LeaseSettings
 from slipway.services.logs import LOGS_CHANNEL
@@ -144,12 +144,21 @@ def open_store(config: Config) -> SqlStore:
     return SqlStore(config.db_url, cipher=cipher)
 
 
+def make_sandbox(config: Config) -> SandboxHost:
+    return SandboxHost(uid_base=config.sandbox_uid_base, router_port=config.router_port)
+
+
 def build_platform(
-    config: Config, store: SqlStore, router: RouterServer, *, app_logs: AppLogFiles | None = None
+    config: Config,
+    store: SqlStore,
+    router: RouterServer,
+    *,
+    app_logs: AppLogFiles | None = None,
+    sandbox: SandboxHost | None = None,
 ) -> Platform:
     data = config.data_dir.resolve()
     source = GitSource(data / "git", local=config.local_git)
-    sandbox = SandboxHost(uid_base=config.sandbox_uid_base, router_port=config.router_port)
+    sandbox = sandbox or make_sandbox(config)
     return Platform(
         store=store,
         source=source,
@@ -201,12 +210,14 @@ def api_server_config(
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     roles = config.roles
+    sandbox = None
     if "worker" in roles:
         problems = SandboxHost.problems()
         if problems:
             raise SystemExit("Slipway cannot sandbox tenant code here: " + "; ".join(problems))
-        for name in await netns.sweep():
-            log.warning("removed the network namespace %s of a stopped Slipway process", name)
+        sandbox = make_sandbox(config)
+        for name in await sandbox.sweep():
+            log.warning("removed %s, left by a Slipway process that stopped", name)
     store = open_store(config)
     await store.migrate()
     leasing.ROLES.rollouts = "worker" in roles
@@ -216,7 +227,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         await leader.renew()
     router = RouterServer()  # serves only with the router role; else an unused table
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
-    platform = build_platform(config, store, router, app_logs=app_logs)
+    platform = build_platform(config, store, router, app_logs=app_logs, sandbox=sandbox)
     cluster, publisher = _cluster(config, platform, leader=leader, leases=leases)
     syncer = RouteSyncer(platform)
     syncer.attach()

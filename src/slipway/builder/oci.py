@@ -84,9 +84,16 @@ def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def _settle(path: Path, info: tarfile.TarInfo) -> None:
-    """Make the file on disk what the layer says: root's, with the layer's mode."""
+def _info(tar: tarfile.TarFile, path: Path, arcname: str) -> tarfile.TarInfo | None:
+    """The layer's entry for `path`, made root's on disk first (tarfile looks the owner's
+    name up, which is slow for the build's uid: it has no passwd entry)."""
     os.lchown(path, 0, 0)
+    info = tar.gettarinfo(str(path), arcname=arcname)
+    return _normalise(info) if info is not None else None
+
+
+def _settle(path: Path, info: tarfile.TarInfo) -> None:
+    """Make the file on disk what the layer says: root's (`_info`), with the layer's mode."""
     if not info.issym():
         path.chmod(info.mode, follow_symlinks=False)
 
@@ -96,15 +103,15 @@ def write_layer(app_tree: Path, dest: Path) -> tuple[str, int]:
 
     Entries other than files, directories and links are removed from the tree."""
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
-        root = _normalise(tar.gettarinfo(str(app_tree), arcname="app"))
+        root = _info(tar, app_tree, "app")
+        assert root is not None
         _settle(app_tree, root)
         tar.addfile(root)
         for path, rel in _walk(app_tree):
-            info = tar.gettarinfo(str(path), arcname=f"app/{rel}")
+            info = _info(tar, path, f"app/{rel}")
             if info is None or not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
                 path.unlink()  # sockets, fifos and devices have no place in an image
                 continue
-            info = _normalise(info)
             _settle(path, info)
             if info.isreg():
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

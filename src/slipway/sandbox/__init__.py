@@ -29,7 +29,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,7 @@ DEFAULT_UID_BASE = 1_000_000_000
 APP_PORT = 8080  # every replica listens on $PORT inside its own network namespace
 ROUTER_PORT_INSIDE = 9080  # 127.0.0.1:9080 in a sandbox reaches the router
 SHM_BYTES = 64 * MIB
+UMASK_SCRIPT = 'umask 022; exec "$@"'
 
 _TOOLCHAIN_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/wheels")
 _ETC_FILES = (
@@ -182,6 +183,11 @@ class SandboxHost:
             raise SandboxError("the app has no serial number to derive its uid from")
         return self.uid_base + serial
 
+    async def sweep(self) -> list[str]:
+        """Remove the network namespaces and cgroups of Slipway processes that are gone (a
+        crash, a SIGKILL): what their sandboxes left behind. Their names."""
+        return [*await netns.sweep(), *self.cgroups.sweep()]
+
     @staticmethod
     def problems() -> list[str]:
         """What this host lacks to start sandboxes (empty when nothing)."""
@@ -211,9 +217,10 @@ class SandboxHost:
         if bwrap is None:
             raise SandboxError("the sandbox (bubblewrap) is not installed")
         net = await Netns.create(outbound=True, router=self._router(jail)) if jail.network else None
-        group = self.cgroups.create(jail.limits) if self.cgroups.available else None
+        group: Group | None = None
         opened: list[int] = []
         try:
+            group = self.cgroups.create(jail.limits) if self.cgroups.available else None
             files = dict(jail.files)
             files["/etc/passwd"] = _passwd(jail.uid)
             files["/etc/group"] = _group(jail.uid)
@@ -239,13 +246,12 @@ class SandboxHost:
             if jail.router:
                 env["SLIPWAY_ROUTER_URL"] = f"http://127.0.0.1:{ROUTER_PORT_INSIDE}"
             env.update(jail.env)
-            with _umask(0o022):  # the sandbox's; the platform keeps 077 (uvloop has no umask=)
-                proc = await asyncio.create_subprocess_exec(
-                    *args, *argv,
-                    stdin=stdin, stdout=stdout, stderr=stderr, env=env, limit=limit,
-                    start_new_session=True,
-                    pass_fds=(*data_fds.values(), seccomp_fd, info_w, block_r),
-                )  # fmt: skip
+            proc = await asyncio.create_subprocess_exec(
+                *args, *argv,
+                stdin=stdin, stdout=stdout, stderr=stderr, env=env, limit=limit,
+                start_new_session=True,
+                pass_fds=(*data_fds.values(), seccomp_fd, info_w, block_r),
+            )  # fmt: skip
             for fd in (*data_fds.values(), seccomp_fd, info_w, block_r):
                 _close(fd, opened)
             box = Sandboxed(proc, self.enforcement, net.path if net else "", group, net)
@@ -328,6 +334,9 @@ def bwrap_argv(
         args += ["prlimit", f"--nproc={nproc}:{nproc}", f"--data={data}:{data}", "--"]
     args += ["setpriv", f"--reuid={jail.uid}", f"--regid={jail.uid}", "--clear-groups"]
     args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    # The usual umask (the platform's own is 077); a constant script: the command follows
+    # as its arguments, which the shell passes on to exec without reading them.
+    args += ["/bin/sh", "-c", UMASK_SCRIPT, "sandbox"]
     return args
 
 
@@ -370,16 +379,6 @@ class _Mounts:
 
     def _under_mount(self, path: str) -> bool:
         return any(path == m or path.startswith(m.rstrip("/") + "/") for m in self._mounted)
-
-
-@contextlib.contextmanager
-def _umask(mask: int) -> Iterator[None]:
-    """The process's umask for a fork done inside the block (the fork is synchronous)."""
-    old = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def _passwd(uid: int) -> bytes:

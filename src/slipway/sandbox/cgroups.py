@@ -100,10 +100,25 @@ class Cgroups:
         return bool(self._parents)
 
     def create(self, limits: Limits, *, name: str | None = None) -> Group:
-        name = name or secrets.token_hex(8)
+        """A new group, named `<our pid>-<random>` unless a name is given."""
+        name = name or f"{os.getpid()}-{secrets.token_hex(6)}"
         if self.kind == "cgroup v2":
             return self._create_v2(name, limits)
         return self._create_v1(name, limits)
+
+    def sweep(self) -> list[str]:
+        """Remove the (empty) groups of Slipway processes that are gone; their names."""
+        removed: list[str] = []
+        for parent in self._parents.values():
+            with contextlib.suppress(OSError):
+                for child in parent.iterdir():
+                    pid = child.name.partition("-")[0]
+                    if not child.is_dir() or not pid.isdigit() or Path(f"/proc/{pid}").exists():
+                        continue
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+                        removed.append(child.name)
+        return sorted(set(removed))
 
     def _create_v1(self, name: str, limits: Limits) -> Group:
         dirs = {c: self._parents[c] / name for c in _V1_CONTROLLERS}

@@ -3,6 +3,7 @@ exercised by tests/integration/sandbox; no host here has a delegated cgroup v2).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from slipway.sandbox import cgroups
@@ -79,3 +80,12 @@ def test_no_controllers_means_no_cgroups(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, cgroup="0::/\n", mountinfo="")
     assert not cgroups.detect(proc).available
     assert cgroups.detect(proc).kind == ""
+
+
+def test_sweep_removes_only_groups_of_processes_that_are_gone(tmp_path: Path) -> None:
+    found = cgroups.detect(v1_host(tmp_path))
+    parent = tmp_path / "cg" / "pids" / "svc" / "slipway"
+    (parent / "4000000-dead").mkdir()
+    (parent / f"{os.getpid()}-mine").mkdir()
+    assert found.sweep() == ["4000000-dead"]
+    assert (parent / f"{os.getpid()}-mine").is_dir()
