@@ -188,7 +188,7 @@ class LocalBuilder:
             os.close(read_end)
         try:
             assert box.proc.stderr is not None
-            errors = (await box.proc.stderr.read(65536)).decode("utf-8", "replace")
+            errors = (await box.proc.stderr.read()).decode("utf-8", "replace")  # a line or two
             status = await box.proc.wait()
             await self.source.archive_done(git, app)
         finally:
@@ -308,12 +308,11 @@ class LocalBuilder:
             await box.release()
         if watch.done() and not watch.cancelled() and watch.result():
             raise DeployFailed(self._too_big())
+        oom = f"OOMKilled: the build's memory limit is {BUILD_LIMITS.memory_mb} MiB"
+        if box.oom_kills() and status != 0:
+            raise DeployFailed(f"the {phase} command ran out of memory ({oom}).")
         if box.oom_kills():
-            limit = BUILD_LIMITS.memory_mb
-            raise DeployFailed(
-                f"the {phase} command ran out of memory (OOMKilled: the build's limit is "
-                f"{limit} MiB)."
-            )
+            await log.announce(f"[slipway] A process of the {phase} command was {oom}.")
         if status != 0:
             raise DeployFailed(f"the {phase} command `{cmd}` exited with status {status}.")
 

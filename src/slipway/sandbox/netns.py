@@ -69,7 +69,18 @@ class Netns:
     @classmethod
     async def create(cls, *, outbound: bool, router: tuple[int, int] | None = None) -> Netns:
         """A new namespace; with `outbound`, pasta attached; with `router` = (port inside,
-        port of the host's loopback), that one port of the host reachable from inside."""
+        port of the host's loopback), that one port of the host reachable from inside.
+        A caller cancelled meanwhile leaves nothing behind."""
+        making = asyncio.ensure_future(cls._make(outbound, router))
+        try:
+            return await asyncio.shield(making)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await (await making).close()
+            raise
+
+    @classmethod
+    async def _make(cls, outbound: bool, router: tuple[int, int] | None) -> Netns:
         netns = cls(f"{PREFIX}{os.getpid()}-{next(_names)}")
         await _run("ip", "netns", "add", netns.name)
         try:

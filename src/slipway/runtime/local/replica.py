@@ -61,7 +61,8 @@ class Replica:
         self.start_error: str | None = None  # the latest run exited before becoming healthy
         self.last_probe: str | None = None  # why the latest probe failed
         self.last_reason: str | None = None  # "OOMKilled" after an out-of-memory kill
-        self.oom_kills = 0
+        self.oom_kills = 0  # over every run
+        self._run_oom_kills = 0  # in the current run's sandbox
         self.logs: deque[str] = deque(maxlen=LOG_LINES)
         self._redact = Redactor.for_env(spec.env)  # no env value reaches a log
         self.box: Sandboxed | None = None
@@ -126,6 +127,7 @@ class Replica:
     async def _run_once(self) -> bool:
         """Run the process once; returns whether it became healthy before it exited."""
         self.start_error = None
+        self._run_oom_kills = 0
         readers: list[asyncio.Task[None]] = []
         box: Sandboxed | None = None
         try:
@@ -165,18 +167,23 @@ class Replica:
         )
 
     def _describe(self, code: int) -> str:
-        if self.last_reason == "OOMKilled" and code in (-9, 137):
-            limit = process.limits_for(self.spec).memory_mb
-            return f"the app was killed for using more than its {limit} MiB of memory"
+        """The sentence for how this run ended; sets `last_reason`."""
+        limit = process.limits_for(self.spec).memory_mb
+        if self._run_oom_kills:
+            self.last_reason = "OOMKilled"
+            if code in (-9, 137):
+                return f"the app was killed for using more than its {limit} MiB of memory"
+            return f"{describe_exit(code)} after a process of it was OOMKilled ({limit} MiB)"
         self.last_reason = "Error" if code != 0 else None
         return describe_exit(code)
 
     def _count_oom(self, box: Sandboxed) -> None:
-        """Note (and log) processes of the sandbox the kernel killed for memory."""
+        """Note (and log) processes of this run's sandbox the kernel killed for memory."""
         kills = box.oom_kills()
-        if kills <= self.oom_kills:
+        if kills <= self._run_oom_kills:
             return
-        self.oom_kills = kills
+        self.oom_kills += kills - self._run_oom_kills
+        self._run_oom_kills = kills
         self.last_reason = "OOMKilled"
         limit = process.limits_for(self.spec).memory_mb
         self._output("stderr", f"[slipway] OOMKilled: a process passed the {limit} MiB limit")
