@@ -243,7 +243,7 @@ class SandboxHost:
             if net is not None:
                 args = ["nsenter", f"--net={net.path}", "--", *args]
             env = {"PATH": toolchain_path(), "HOME": "/tmp", "LANG": "C.UTF-8"}  # noqa: S108
-            if jail.router:
+            if net is not None and self._router(jail):
                 env["SLIPWAY_ROUTER_URL"] = f"http://127.0.0.1:{ROUTER_PORT_INSIDE}"
             env.update(jail.env)
             proc = await asyncio.create_subprocess_exec(
