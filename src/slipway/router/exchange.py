@@ -35,9 +35,11 @@ class Exchange:
         "backend_index",
         "chunked",
         "complete",
+        "deadline",
         "error",
         "has_body",
         "head",
+        "hosts",
         "http10",
         "is_head",
         "keep_alive",
@@ -65,14 +67,17 @@ class Exchange:
         self.status = 0  # the response's status code, once its head is known
         self.started = 0.0  # perf_counter() when the request head was parsed
         self.upstream: UpstreamConnection | None = None
+        self.hosts = 0  # Host headers the request had
+        self.deadline = 0.0  # loop time by which the response head must have come (0: none)
 
 
 def build_head(
     ex: Exchange, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], peer: bytes
 ) -> bytes | None:
     """Set `ex.head` (the upstream request head) and its framing flags; return the client's
-    Host header value (None when absent) for the route lookup. The upstream request is always
-    HTTP/1.1 (keep-alive pool); an HTTP/1.0 client cannot upgrade."""
+    Host header value (None when absent; `ex.hosts` counts them) for the route lookup. The
+    upstream request is always HTTP/1.1 (keep-alive pool); an HTTP/1.0 client cannot
+    upgrade."""
     host: bytes | None = None
     xff = b""
     upgrade_value = b""
@@ -88,6 +93,7 @@ def build_head(
             continue
         if lname == b"host":
             host = value
+            ex.hosts += 1
         elif lname == b"x-forwarded-for":
             xff = value + b", "
             continue
@@ -120,9 +126,30 @@ def canned(status: str, text: str, *extra: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def closing(response: bytes) -> bytes:
+    """`response` telling the client the connection ends after it."""
+    if b"\r\nConnection: close\r\n" in response:
+        return response
+    status, _, rest = response.partition(b"\r\n")
+    return status + b"\r\nConnection: close\r\n" + rest
+
+
 NOT_FOUND = canned("404 Not Found", "No app is served at this host.")
 UNAVAILABLE = canned(
     "503 Service Unavailable", "No replica of this app is ready yet.", "Retry-After: 1"
 )
 BAD_GATEWAY = canned("502 Bad Gateway", "The app could not be reached.")
 BAD_REQUEST = canned("400 Bad Request", "Malformed request.", "Connection: close")
+REQUEST_TIMEOUT = canned(
+    "408 Request Timeout", "The request head did not arrive in time.", "Connection: close"
+)
+METHOD_NOT_ALLOWED = canned("405 Method Not Allowed", "CONNECT is not served.", "Connection: close")
+HEAD_TOO_LARGE = canned(
+    "431 Request Header Fields Too Large", "The request head is too large.", "Connection: close"
+)
+GATEWAY_TIMEOUT = canned(
+    "504 Gateway Timeout", "The app did not answer in time.", "Connection: close"
+)
+OVERLOADED = canned(
+    "503 Service Unavailable", "Too many connections.", "Retry-After: 1", "Connection: close"
+)

@@ -16,9 +16,14 @@ head to that moment. Requests whose client left before any response, and WebSock
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 # prometheus_client's default buckets, in seconds.
@@ -60,8 +65,15 @@ class RevisionStats:
 class RouterCollector(Collector):
     """Reads the router's `RevisionStats` when the registry is scraped."""
 
-    def __init__(self, stats: Mapping[str, RevisionStats]) -> None:
+    def __init__(
+        self,
+        stats: Mapping[str, RevisionStats],
+        edge: Mapping[str, int] | None = None,
+        connections: Collection[object] = (),
+    ) -> None:
         self._stats = stats
+        self._edge = edge if edge is not None else {}
+        self._connections = connections
 
     def describe(self) -> list[Metric]:
         return []  # names are not claimed up front: two routers in one process may coexist
@@ -89,7 +101,19 @@ class RouterCollector(Collector):
                 requests.add_metric([*labels, name], codes[i])
             durations.add_metric(labels, _cumulative(list(s.buckets)), s.duration_sum)
             errors.add_metric(labels, s.upstream_errors)
-        return [requests, durations, errors]
+        edge = CounterMetricFamily(
+            "slipway_router_edge_events",
+            "Clients refused or cut off at the edge: caps, deadlines, bad or oversized heads.",
+            labels=["event"],
+        )
+        for event, count in sorted(dict(self._edge).items()):
+            edge.add_metric([event], count)
+        open_now = GaugeMetricFamily(
+            "slipway_router_connections",
+            "Client connections open now.",
+            value=len(self._connections),
+        )
+        return [requests, durations, errors, edge, open_now]
 
 
 def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:

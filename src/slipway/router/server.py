@@ -24,14 +24,15 @@ from prometheus_client.registry import CollectorRegistry
 
 from slipway.domain.routes import Route
 from slipway.router.client import ClientConnection
-from slipway.router.exchange import Exchange
+from slipway.router.exchange import OVERLOADED, Exchange
+from slipway.router.limits import EdgeLimits, EdgeStats
 from slipway.router.metrics import RevisionStats, RouterCollector
 from slipway.router.table import Address, CompiledRoute, compile_routes, normalize_host
 from slipway.router.upstream import Pool, UpstreamConnection
 from slipway.sandbox.netns import connect_in
 
-CONNECT_TIMEOUT = 5.0
 MAX_CACHED_HOSTS = 4096
+SWEEP_SECONDS = 1.0
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -46,7 +47,12 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 class RouterServer:
     """Implements `slipway.ports.Router`, and serves the data plane."""
 
-    def __init__(self, *, registry: CollectorRegistry | None = REGISTRY) -> None:
+    def __init__(
+        self, *, registry: CollectorRegistry | None = REGISTRY, limits: EdgeLimits | None = None
+    ) -> None:
+        self.limits = limits or EdgeLimits()
+        self.edge: EdgeStats = EdgeStats()
+        self.per_client: dict[bytes, int] = {}
         self.table: dict[str, CompiledRoute] = {}
         self.hosts: dict[bytes | None, CompiledRoute] = {}
         self.connections: set[ClientConnection] = set()
@@ -57,6 +63,8 @@ class RouterServer:
         self._server: asyncio.Server | None = None
         self._registry = registry
         self._collector: RouterCollector | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ Router
 
@@ -94,12 +102,13 @@ class RouterServer:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ClientConnection(self), host, port, reuse_address=True, backlog=1024
         )
+        self._sweeper = loop.create_task(self._sweep(), name="router sweep")
         if self._registry is not None and self._collector is None:
-            self._collector = RouterCollector(self.stats)
+            self._collector = RouterCollector(self.stats, self.edge, self.connections)
             self._registry.register(self._collector)
 
     @property
@@ -109,6 +118,9 @@ class RouterServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._collector is not None and self._registry is not None:
             self._registry.unregister(self._collector)
             self._collector = None
@@ -127,6 +139,51 @@ class RouterServer:
             self._server = None
 
     # ------------------------------------------------------------------ for the protocols
+
+    def now(self) -> float:
+        loop = self._loop
+        return loop.time() if loop is not None else 0.0
+
+    def admit(self, conn: ClientConnection) -> bool:
+        """Count a new client connection in, or answer 503 and close it past a cap."""
+        limits = self.limits
+        peer = conn.peer
+        if len(self.connections) >= limits.max_connections:
+            event = "rejected_global"
+        elif self.per_client.get(peer, 0) >= limits.max_per_client:
+            event = "rejected_per_client"
+        else:
+            self.connections.add(conn)
+            self.per_client[peer] = self.per_client.get(peer, 0) + 1
+            return True
+        self.edge[event] += 1
+        conn.closed = True
+        if conn.transport is not None:
+            conn.transport.write(OVERLOADED)
+            conn.transport.close()
+        return False
+
+    def release(self, conn: ClientConnection) -> None:
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        peer = conn.peer
+        left = self.per_client.get(peer, 1) - 1
+        if left > 0:
+            self.per_client[peer] = left
+        else:
+            self.per_client.pop(peer, None)
+
+    def arm(self, ex: Exchange) -> None:
+        """The request went to its replica whole: its response head must come in time."""
+        ex.deadline = self.now() + self.limits.response_head_seconds
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = self.now()
+            for conn in list(self.connections):
+                conn.check(now)
 
     def _stats_for(self, revision_key: str) -> RevisionStats:
         stats = self.stats.get(revision_key)
@@ -154,7 +211,7 @@ class RouterServer:
             return
         address = target.backends[index]
         try:
-            conn = await asyncio.wait_for(self._connect(address), CONNECT_TIMEOUT)
+            conn = await asyncio.wait_for(self._connect(address), self.limits.connect_seconds)
         except (OSError, TimeoutError):
             target.stats.upstream_errors += 1
             if client.closed or not client.is_active(ex):

@@ -93,6 +93,8 @@ class UpstreamConnection(asyncio.Protocol):
             ex.pending = None
         else:
             self.transport.write(ex.head)
+        if ex.complete:
+            client.server.arm(ex)
 
     def send(self, data: bytes) -> None:
         if self.transport is not None:
@@ -141,11 +143,10 @@ class UpstreamConnection(asyncio.Protocol):
             else:
                 rewriter.feed(data)
         except httptools.HttpParserUpgrade:
-            if rewriter is None:
+            if rewriter is None and client.start_tunnel(ex):
                 self.tunnel = True
-                client.start_tunnel(ex)
                 return
-            self._fail(ex, client)  # an upgrade nobody could have asked for
+            self._fail(ex, client)  # a 101 nobody asked for
             return
         except httptools.HttpParserError:
             self._fail(ex, client)
@@ -197,7 +198,8 @@ class UpstreamConnection(asyncio.Protocol):
         client.upstream_lost(ex, error=True)
 
     def _finish(self, ex: Exchange, client: ClientConnection) -> None:
-        reusable = ex.complete and self._keep_alive
+        # An upgrade that did not happen is not reused: nothing about it is ordinary.
+        reusable = ex.complete and self._keep_alive and not ex.upgrade
         self._ex = self._client = self._http10 = None
         ex.upstream = None
         if reusable:
