@@ -200,7 +200,7 @@ def api_server_config(
         port=port,
         log_level="warning",
         lifespan="off",
-        http=with_head_timeout(head_timeout),
+        http=with_head_timeout(head_timeout, max_per_client=limits.max_per_client),
         h11_max_incomplete_event_size=limits.max_header_bytes,
         ws_max_size=limits.max_ws_frame_bytes,
         timeout_keep_alive=int(limits.keep_alive_seconds),

@@ -20,6 +20,8 @@ LIMITS = ApiLimits(
     max_header_bytes=4096,
     max_ws_frame_bytes=1024,
     keep_alive_seconds=1,
+    body_seconds=1.5,
+    max_per_client=300,
 )
 HEAD_TIMEOUT = 1.5
 

@@ -174,3 +174,63 @@ async def test_the_head_deadline_leaves_an_open_websocket_alone(
         await ws.send("small")  # under the frame limit: ignored, not fatal
         pong = await ws.ping()
         await asyncio.wait_for(pong, GRACE)
+
+
+async def _stall(
+    address: tuple[str, int], head: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(head)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_stalled_bodies_without_a_key_do_not_stop_the_api(
+    address: tuple[str, int], alpha: Tenant
+) -> None:
+    """~1,000 POSTs that never finished their body (no key needed: the body was read before
+    authentication) made every API request answer 503 until they were released."""
+    head = (
+        f"POST {alpha.base}/apps HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n{"
+    ).encode()
+    stalled = []
+    for _ in range(250):  # the per-client cap here is 300
+        stalled.append(await _stall(address, head))
+    answers = await asyncio.gather(*(asyncio.wait_for(r.read(), GRACE) for r, _ in stalled))
+    assert all(_status(a) == 401 for a in answers), {_status(a) for a in answers}
+    for _, w in stalled:
+        w.close()
+    ok = f"GET {alpha.base}/apps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alpha.key}\r\n"
+    assert _status(await _exchange(address, (ok + "Connection: close\r\n\r\n").encode())) == 200
+
+
+async def test_an_authenticated_body_that_stalls_is_408(
+    address: tuple[str, int], alpha: Tenant
+) -> None:
+    head = (
+        f"POST {alpha.base}/apps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alpha.key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    ).encode()
+    reader, writer = await _stall(address, head)
+    started = time.monotonic()
+    answer = await asyncio.wait_for(reader.read(), GRACE)
+    writer.close()
+    assert _status(answer) == 408
+    assert 1.0 < time.monotonic() - started < 1.5 + 5
+
+
+async def test_one_address_cannot_take_every_connection(address: tuple[str, int]) -> None:
+    held = [await asyncio.open_connection(*address) for _ in range(LIMITS.max_per_client)]
+    try:
+        answer = await _exchange(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _status(answer) == 503
+        assert b"Too many connections" in answer
+    finally:
+        for _, w in held:
+            w.close()
+    await asyncio.sleep(0.2)
+    answer = await _exchange(
+        address, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert _status(answer) == 200

@@ -53,7 +53,9 @@ def create_app(
 
     # Added innermost first; a request meets CatchAll, RateLimit, BodyLimit, Idempotency.
     app.add_middleware(Idempotency, platform=platform, max_body_bytes=limits.max_body_bytes)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=limits.max_body_bytes, platform=platform, seconds=limits.body_seconds
+    )
     if limits.rate_burst > 0:
         buckets = TokenBuckets(rate=limits.rate_per_second, burst=limits.rate_burst)
         app.add_middleware(RateLimit, buckets=buckets, prefix=BASE_PATH)

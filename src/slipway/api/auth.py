@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
+from slipway.api.limits import AUTHENTICATED
 from slipway.api.problems import ApiProblem
 from slipway.domain.errors import NotFound
 from slipway.domain.models import ApiKey, Workspace
@@ -37,12 +38,13 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
-async def workspace_scope(
-    platform: Annotated[Platform, Depends(get_platform)],
-    ws_id: Annotated[str, Path(alias="wsId")],
-    authorization: Annotated[str | None, Header()] = None,
+async def scope_for(
+    platform: Platform, ws_id: str, authorization: str | None, *, key: ApiKey | None = None
 ) -> Scope:
-    key = await keys.authenticate(platform.store, authorization)
+    """The scope of the key in `authorization` (or of `key`, when a middleware found it
+    already) on workspace `ws_id`: 401 without a live key, 404 on another workspace."""
+    if key is None:
+        key = await keys.authenticate(platform.store, authorization)
     if key is None:
         raise ApiProblem(
             401, "A valid API key is required.", headers={"WWW-Authenticate": "Bearer"}
@@ -53,6 +55,16 @@ async def workspace_scope(
     if workspace is None:
         raise NotFound("workspace not found")
     return Scope(platform=platform, workspace=workspace, key=key)
+
+
+async def workspace_scope(
+    request: Request,
+    platform: Annotated[Platform, Depends(get_platform)],
+    ws_id: Annotated[str, Path(alias="wsId")],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Scope:
+    found: ApiKey | None = getattr(request.state, AUTHENTICATED, None)  # by BodyLimit
+    return await scope_for(platform, ws_id, authorization, key=found)
 
 
 WorkspaceScope = Annotated[Scope, Depends(workspace_scope)]

@@ -9,6 +9,11 @@ response ended. Once a head is in, the request belongs to the app (the body limi
 route take over); a WebSocket upgrade hands the socket to another protocol, which the
 deadline then leaves alone.
 
+It also caps the connections one client address may hold at once (`max_per_client`): one
+more is answered 503 and closed before any of it is read, so a single client cannot take
+every slot of `limit_concurrency` (heads time out, bodies time out in `BodyLimit`, and a
+request without a valid key is answered before its body is read).
+
 `HeaderLimit` makes the header size limit exact. h11's `max_incomplete_event_size` only
 bounds a head that arrives in pieces: a whole head in one read (up to 64 KiB) passes it. The
 middleware measures every head (request line and headers) and answers 431 (a WebSocket is
@@ -25,13 +30,32 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from slipway.api.problems import problem
 
 HEAD_TIMEOUT_SECONDS = 10.0
+_BUSY = (
+    b'{"type":"about:blank","title":"Service Unavailable","status":503,'
+    b'"detail":"Too many connections from this address."}'
+)
+_OVERLOADED = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%b"
+) % (len(_BUSY), _BUSY)
 
 
 class HeadDeadlineH11(H11Protocol):
     head_timeout: float = HEAD_TIMEOUT_SECONDS
+    max_per_client: int = 0  # 0: no cap
+    per_client: dict[str, int] = {}  # each subclass (`with_head_timeout`) gets its own
     _head_timer: asyncio.TimerHandle | None = None
+    _counted: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        if self.max_per_client and self.per_client.get(address, 0) >= self.max_per_client:
+            transport.write(_OVERLOADED)
+            transport.close()
+            return
+        self.per_client[address] = self.per_client.get(address, 0) + 1
+        self._counted = address
         super().connection_made(transport)
         self._arm()
 
@@ -45,6 +69,15 @@ class HeadDeadlineH11(H11Protocol):
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        address = self._counted
+        if address is None:
+            return  # refused in connection_made: uvicorn never knew it
+        self._counted = None
+        left = self.per_client.get(address, 1) - 1
+        if left > 0:
+            self.per_client[address] = left
+        else:
+            self.per_client.pop(address, None)
         self._disarm()
         super().connection_lost(exc)
 
@@ -68,9 +101,10 @@ class HeadDeadlineH11(H11Protocol):
             self.transport.close()
 
 
-def with_head_timeout(seconds: float) -> type[HeadDeadlineH11]:
-    """The protocol class for uvicorn's `http=`, with its deadline set to `seconds`."""
-    return type("HeadDeadlineH11", (HeadDeadlineH11,), {"head_timeout": seconds})
+def with_head_timeout(seconds: float, *, max_per_client: int = 0) -> type[HeadDeadlineH11]:
+    """The protocol class for uvicorn's `http=`: its head deadline, its cap per address."""
+    settings = {"head_timeout": seconds, "max_per_client": max_per_client, "per_client": {}}
+    return type("HeadDeadlineH11", (HeadDeadlineH11,), settings)
 
 
 class HeaderLimit:

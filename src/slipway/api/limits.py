@@ -4,13 +4,18 @@
 hands to uvicorn (header size, WebSocket frame size, connection timeouts), so one object
 read from `SLIPWAY_*` variables describes every limit.
 
-`BodyLimit` refuses a request body over `max_body_bytes` with 413 before the route reads
-it: at once from `Content-Length`, or while a chunked body streams in. The body is then
-handed on from memory, which lets the idempotency middleware fingerprint it.
+`BodyLimit` authenticates a request that has a body before it reads a byte of it (a bad or
+missing key under `/workspaces/` is 401 at once: no anonymous client holds a connection by
+trickling a body), then reads the body with a deadline (`body_seconds`, 408 and close past
+it) and refuses one over `max_body_bytes` with 413: at once from `Content-Length`, or while a
+chunked body streams in. The body is then handed on from memory, which lets the idempotency
+middleware fingerprint it; the key it found rides along in `scope["state"]`, so the route
+does not look it up again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +23,10 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.api.problems import problem
+from slipway.services import keys
+from slipway.services.platform import Platform
+
+AUTHENTICATED = "api_key"  # scope["state"] key of the key BodyLimit found
 
 
 @dataclass(frozen=True)
@@ -29,12 +38,15 @@ class ApiLimits:
     max_ws_frame_bytes: int = 64 * 1024  # clients only send small control messages
     keep_alive_seconds: float = 5.0
     max_connections: int = 1000
+    max_per_client: int = 100  # connections open at once from one address
+    body_seconds: float = 30.0  # a request body must have arrived this long after its head
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiLimits:
         """`SLIPWAY_RATE_LIMIT` (per second), `SLIPWAY_RATE_BURST`, `SLIPWAY_MAX_BODY_BYTES`,
         `SLIPWAY_MAX_HEADER_BYTES`, `SLIPWAY_MAX_WS_FRAME_BYTES`, `SLIPWAY_KEEP_ALIVE`,
-        `SLIPWAY_MAX_CONNECTIONS`; unset ones keep their defaults."""
+        `SLIPWAY_MAX_CONNECTIONS`, `SLIPWAY_MAX_CONNECTIONS_PER_CLIENT`, `SLIPWAY_BODY_SECONDS`;
+        unset ones keep their defaults."""
         env = os.environ if env is None else env
         d = cls()
         return cls(
@@ -45,6 +57,8 @@ class ApiLimits:
             max_ws_frame_bytes=int(env.get("SLIPWAY_MAX_WS_FRAME_BYTES", d.max_ws_frame_bytes)),
             keep_alive_seconds=float(env.get("SLIPWAY_KEEP_ALIVE", d.keep_alive_seconds)),
             max_connections=int(env.get("SLIPWAY_MAX_CONNECTIONS", d.max_connections)),
+            max_per_client=int(env.get("SLIPWAY_MAX_CONNECTIONS_PER_CLIENT", d.max_per_client)),
+            body_seconds=float(env.get("SLIPWAY_BODY_SECONDS", d.body_seconds)),
         )
 
 
@@ -95,23 +109,54 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over the limit, whatever its transfer encoding."""
+    """ASGI middleware: authentication before the body, then the body's deadline and size."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        platform: Platform | None = None,
+        seconds: float = 30.0,
+        prefix: str = "/api/v1/workspaces/",
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.platform = platform
+        self.seconds = seconds
+        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        if self.platform is not None and scope["path"].startswith(self.prefix):
+            key = await keys.authenticate(self.platform.store, _header(scope, b"authorization"))
+            if key is None:
+                headers = {"WWW-Authenticate": "Bearer", "Connection": "close"}
+                detail = "A valid API key is required."
+                await problem(401, detail, headers=headers)(scope, receive, send)
+                return
+            scope.setdefault("state", {})[AUTHENTICATED] = key
         declared = _declared_length(scope)
         try:
             if declared is not None and declared > self.max_bytes:
                 raise BodyTooLarge
-            body = await read_body(receive, self.max_bytes)
+            async with asyncio.timeout(self.seconds):
+                body = await read_body(receive, self.max_bytes)
         except BodyTooLarge:
             detail = f"The request body must be at most {self.max_bytes} bytes."
             await problem(413, detail, headers={"Connection": "close"})(scope, receive, send)
             return
+        except TimeoutError:
+            detail = f"The request body did not arrive within {self.seconds:g} seconds."
+            await problem(408, detail, headers={"Connection": "close"})(scope, receive, send)
+            return
         await self.app(scope, replay(body, receive), send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

@@ -2,7 +2,9 @@
 
 Request bodies forbid unknown fields and coerce nothing (`"3"` or `1.5` for an integer is a
 422). Their fields are all optional here: which ones are required is the services' rule, so a
-create and a PATCH share one body and every missing or bad field is reported at once.
+create and a PATCH share one body and every missing or bad field is reported at once. Every
+string of a request body is `Text`: one that no store, log or process could take (a NUL, or a
+lone surrogate that JSON's `\\ud800` escapes can carry) is a 422 naming its field.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 
@@ -22,6 +24,20 @@ def rfc3339(value: datetime) -> str:
 
 
 Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
+
+
+def storable(value: str) -> str:
+    """`value` when it is text every layer can store and print; ValueError otherwise."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no unpaired surrogate)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable)]
 
 
 class Out(BaseModel):
@@ -38,17 +54,17 @@ class In(BaseModel):
 class AppIn(In):
     """POST (name and gitUrl required) and PATCH (only what is given changes) of an app."""
 
-    name: str | None = None
-    git_url: str | None = None
-    git_branch: str | None = None
-    root_directory: str | None = None
-    buildpack: str | None = None
-    start_command: str | None = None
-    build_command: str | None = None
-    install_command: str | None = None
-    release_command: str | None = None
-    health_check_path: str | None = None
-    env: dict[str, str] | None = None
+    name: Text | None = None
+    git_url: Text | None = None
+    git_branch: Text | None = None
+    root_directory: Text | None = None
+    buildpack: Text | None = None
+    start_command: Text | None = None
+    build_command: Text | None = None
+    install_command: Text | None = None
+    release_command: Text | None = None
+    health_check_path: Text | None = None
+    env: dict[Text, Text] | None = None
     min_replicas: int | None = None
     max_replicas: int | None = None
     replicas: int | None = None
@@ -98,7 +114,7 @@ class Deleted(Out):
 
 
 class KeyIn(In):
-    name: str
+    name: Text
 
 
 class KeyCreated(Out):
@@ -120,9 +136,9 @@ class KeyOut(Out):
 
 
 class DeployIn(In):
-    app_id: str
-    git_branch: str | None = None
-    git_commit_sha: str | None = None
+    app_id: Text
+    git_branch: Text | None = None
+    git_commit_sha: Text | None = None
     no_traffic: bool = False
 
 
@@ -180,9 +196,9 @@ class RuntimeStatusOut(Out):
 
 
 class SplitIn(In):
-    revision_name: str
+    revision_name: Text
     percent: int
-    tag: str | None = None
+    tag: Text | None = None
 
 
 class TrafficIn(In):
@@ -218,7 +234,7 @@ class RevisionOut(Out):
 
 
 class ScaleIn(In):
-    app_id: str
+    app_id: Text
     replicas: int
 
 

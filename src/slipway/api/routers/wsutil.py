@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from slipway.api.auth import Scope, workspace_scope
+from slipway.api.auth import Scope, scope_for
 from slipway.api.problems import ApiProblem
 from slipway.domain.errors import DomainError, Invalid
 from slipway.services.loghub import WatcherDropped
@@ -54,7 +54,7 @@ async def authenticate(websocket: WebSocket, ws_id: str, token: str | None) -> S
     authorization = websocket.headers.get("authorization")
     if authorization is None and token:
         authorization = f"Bearer {token}"
-    return await workspace_scope(platform, ws_id, authorization)
+    return await scope_for(platform, ws_id, authorization)
 
 
 async def close(websocket: WebSocket, code: int, reason: str) -> None:
