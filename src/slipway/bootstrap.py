@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,11 +28,12 @@ import uvicorn
 
 from slipway.api import create_app
 from slipway.api.connections import HEAD_TIMEOUT_SECONDS, HeaderLimit, with_head_timeout
-from slipway.api.limits import ApiLimits
+from slipway.api.limits import ApiLimits, trusted_proxies
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
 from slipway.domain.giturls import LocalRepos
 from slipway.router import RouterServer
+from slipway.router.limits import EdgeLimits
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
 from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost
@@ -205,6 +207,10 @@ def api_server_config(
         ws_max_size=limits.max_ws_frame_bytes,
         timeout_keep_alive=int(limits.keep_alive_seconds),
         limit_concurrency=limits.max_connections,
+        # X-Forwarded-For decides the client address (and its rate limit bucket) only when
+        # it comes from a proxy the operator named; uvicorn's default trusts loopback.
+        proxy_headers=bool(limits.trusted_proxies),
+        forwarded_allow_ips=list(limits.trusted_proxies) or None,
     )
 
 
@@ -225,7 +231,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     leader = Leadership(store, leases, always=store.single_process and "worker" in roles)
     if "worker" in roles:
         await leader.renew()
-    router = RouterServer()  # serves only with the router role; else an unused table
+    # It serves only with the router role; else it is an unused table.
+    router = RouterServer(limits=EdgeLimits.from_env(), trusted=trusted_proxies(os.environ))
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
     platform = build_platform(config, store, router, app_logs=app_logs, sandbox=sandbox)
     cluster, publisher = _cluster(config, platform, leader=leader, leases=leases)
@@ -304,13 +311,24 @@ def _cluster(
     return tasks, publisher
 
 
+def metrics_token(data_dir: Path) -> str:
+    """`SLIPWAY_METRICS_TOKEN`, else the data directory's `metrics.token` (made once, 0600):
+    `/metrics` crosses workspaces, so it is for the operator only."""
+    token = os.environ.get("SLIPWAY_METRICS_TOKEN")
+    if token:
+        return token
+    path = data_dir / "metrics.token"
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def _api_server(config: Config, platform: Platform, app_logs: AppLogFiles) -> _Server:
     limits = ApiLimits.from_env()
     app = create_app(
-        platform,
-        limits=limits,
-        app_logs=app_logs,
-        metrics_token=os.environ.get("SLIPWAY_METRICS_TOKEN") or None,
+        platform, limits=limits, app_logs=app_logs, metrics_token=metrics_token(config.data_dir)
     )
     return _Server(api_server_config(app, host=config.host, port=config.api_port, limits=limits))
 

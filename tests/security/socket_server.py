@@ -33,11 +33,11 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(platform: Platform) -> AsyncIterator[tuple[str, int]]:
-    """`(host, port)` of the API served with `LIMITS`, until the block ends."""
-    app = create_app(platform, limits=LIMITS)
+async def serving(platform: Platform, limits: ApiLimits = LIMITS) -> AsyncIterator[tuple[str, int]]:
+    """`(host, port)` of the API served with `limits`, until the block ends."""
+    app = create_app(platform, limits=limits)
     config = api_server_config(
-        app, host="127.0.0.1", port=0, limits=LIMITS, head_timeout=HEAD_TIMEOUT
+        app, host="127.0.0.1", port=0, limits=limits, head_timeout=HEAD_TIMEOUT
     )
     config.log_level = "error"
     server = _Server(config)

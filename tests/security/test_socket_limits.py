@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -234,3 +235,17 @@ async def test_one_address_cannot_take_every_connection(address: tuple[str, int]
         address, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert _status(answer) == 200
+
+
+async def test_a_rotated_forwarded_for_header_is_still_rate_limited(platform: Platform) -> None:
+    """The rate limit trusted X-Forwarded-For from loopback clients (uvicorn's default):
+    rotating it gave every request a fresh bucket."""
+    limits = dataclasses.replace(LIMITS, rate_burst=5, rate_per_second=0.01)
+    async with serving(platform, limits) as address:
+        statuses = []
+        for i in range(12):
+            head = "GET /api/v1/workspaces/ws_x/apps HTTP/1.1\r\nHost: x\r\n"
+            head += f"X-Forwarded-For: 10.9.{i}.1\r\nConnection: close\r\n\r\n"
+            statuses.append(_status(await _exchange(address, head.encode())))
+    assert statuses[:5] == [401] * 5
+    assert set(statuses[5:]) == {429}, statuses

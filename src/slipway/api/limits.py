@@ -40,6 +40,9 @@ class ApiLimits:
     max_connections: int = 1000
     max_per_client: int = 100  # connections open at once from one address
     body_seconds: float = 30.0  # a request body must have arrived this long after its head
+    # Addresses whose X-Forwarded-For / -Proto are believed (a proxy the operator runs in
+    # front of the API); none by default: the client address is the socket's.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiLimits:
@@ -59,7 +62,14 @@ class ApiLimits:
             max_connections=int(env.get("SLIPWAY_MAX_CONNECTIONS", d.max_connections)),
             max_per_client=int(env.get("SLIPWAY_MAX_CONNECTIONS_PER_CLIENT", d.max_per_client)),
             body_seconds=float(env.get("SLIPWAY_BODY_SECONDS", d.body_seconds)),
+            trusted_proxies=trusted_proxies(env),
         )
+
+
+def trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`SLIPWAY_TRUSTED_PROXIES`: a comma-separated list of addresses."""
+    raw = env.get("SLIPWAY_TRUSTED_PROXIES", "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 class BodyTooLarge(Exception):

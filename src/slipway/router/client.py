@@ -87,6 +87,7 @@ class ClientConnection(asyncio.Protocol):
         self._deadline_event = ""
         self._parser = httptools.HttpRequestParser(self)
         self.peer = b""  # the client's address
+        self.trusted = False  # a proxy of the operator's: its X-Forwarded-For is kept
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._building: Exchange | None = None
@@ -106,6 +107,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]).encode() if peer else b"unknown"
+        self.trusted = self.peer in self.server.trusted
         if not self.server.admit(self):
             return
         self._await_head()
@@ -195,7 +197,7 @@ class ClientConnection(asyncio.Protocol):
                 authority, url = absolute.group(1), absolute.group(2) or b"/"
         ex = Exchange()
         ex.http10 = parser.get_http_version() == "1.0"
-        host = build_head(ex, method, url, headers, self.peer)
+        host = build_head(ex, method, url, headers, self.peer, self.trusted)
         if ex.hosts > 1 or (ex.hosts == 0 and authority is None and not ex.http10):
             raise _Refused(BAD_REQUEST, "bad_request")
         if authority is not None:

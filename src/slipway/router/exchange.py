@@ -1,9 +1,11 @@
 """One request/response pair as the proxy sees it, and the bytes it writes itself.
 
 The request head is rebuilt once, from the parsed headers, while parsing: hop-by-hop headers
-are dropped, `Host` is kept, `X-Forwarded-For` is appended to and `X-Forwarded-Proto`/`-Host`
-are set. The body is forwarded as it arrives (re-chunked when the client sent it chunked);
-chunks that arrive before an upstream connection is attached wait in `pending`.
+are dropped, `Host` is kept, `X-Forwarded-For` is appended to when the client is a proxy the
+operator trusts (`SLIPWAY_TRUSTED_PROXIES`), else replaced by the client's address, and
+`X-Forwarded-Proto`/`-Host` are set. The body is forwarded as it arrives (re-chunked when the
+client sent it chunked); chunks that arrive before an upstream connection is attached wait in
+`pending`.
 """
 
 from __future__ import annotations
@@ -72,7 +74,12 @@ class Exchange:
 
 
 def build_head(
-    ex: Exchange, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], peer: bytes
+    ex: Exchange,
+    method: bytes,
+    url: bytes,
+    headers: list[tuple[bytes, bytes]],
+    peer: bytes,
+    trusted: bool = False,
 ) -> bytes | None:
     """Set `ex.head` (the upstream request head) and its framing flags; return the client's
     Host header value (None when absent; `ex.hosts` counts them) for the route lookup. The
@@ -95,7 +102,8 @@ def build_head(
             host = value
             ex.hosts += 1
         elif lname == b"x-forwarded-for":
-            xff = value + b", "
+            if trusted:
+                xff = value + b", "
             continue
         elif lname == b"transfer-encoding":
             ex.chunked = b"chunked" in value.lower()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import REGISTRY
 from prometheus_client.registry import CollectorRegistry
@@ -48,9 +48,14 @@ class RouterServer:
     """Implements `slipway.ports.Router`, and serves the data plane."""
 
     def __init__(
-        self, *, registry: CollectorRegistry | None = REGISTRY, limits: EdgeLimits | None = None
+        self,
+        *,
+        registry: CollectorRegistry | None = REGISTRY,
+        limits: EdgeLimits | None = None,
+        trusted: Iterable[str] = (),
     ) -> None:
         self.limits = limits or EdgeLimits()
+        self.trusted = frozenset(address.encode() for address in trusted)
         self.edge: EdgeStats = EdgeStats()
         self.per_client: dict[bytes, int] = {}
         self.table: dict[str, CompiledRoute] = {}

@@ -28,7 +28,13 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+TOKEN = "metrics-token-for-tests"
+
+
 async def scrape(app: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+    """GET /metrics; with the test token unless `headers` are given."""
+    if headers is None:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
     transport = httpx.ASGITransport(app=app, **kwargs)
     async with httpx.AsyncClient(transport=transport, base_url="http://slipway.test") as c:
         return await c.get("/metrics", headers=headers)
@@ -44,7 +50,7 @@ async def test_platform_figures_after_a_failed_build_and_with_serving_replicas(
     builder = ScriptedBuilder([["one line"]])
     builder.gates[0].set()
     platform.builder = builder
-    api = create_app(platform)
+    api = create_app(platform, metrics_token=TOKEN)
     r = await client.post(
         f"{alpha.base}/deploy", json={"appId": app_a["id"]}, headers=alpha.headers
     )
@@ -89,14 +95,14 @@ async def test_platform_figures_after_a_failed_build_and_with_serving_replicas(
     assert any(name.startswith("python_") or name.startswith("process_") for name, _ in found)
 
 
-async def test_access_needs_the_token_or_loopback(platform: Platform, tmp_path: Path) -> None:
-    open_api = create_app(platform)
-    assert (await scrape(open_api)).status_code == 200
-    remote = await scrape(open_api, client=("10.1.2.3", 5555))
+async def test_access_needs_the_token_even_on_loopback(platform: Platform, tmp_path: Path) -> None:
+    open_api = create_app(platform)  # no token configured: nobody scrapes
+    assert (await scrape(open_api, headers={})).status_code == 401
+    remote = await scrape(open_api, headers={}, client=("10.1.2.3", 5555))
     assert remote.status_code == 401
     assert remote.headers["content-type"] == "application/problem+json"
     guarded = create_app(platform, metrics_token="s3cret-metrics")
-    refused = await scrape(guarded)
+    refused = await scrape(guarded, headers={})
     assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
     assert "s3cret" not in refused.text
     wrong = await scrape(guarded, headers={"Authorization": "Bearer nope"})

@@ -121,10 +121,23 @@ async def test_forwarded_headers(
     r = await client.get("/headers", headers={"X-Forwarded-For": "10.0.0.1", "X-Custom": "yes"})
     headers = {k.lower(): v for k, v in r.json().items()}
     assert headers["host"] == HOST
-    assert headers["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"
+    assert headers["x-forwarded-for"] == "127.0.0.1"  # a client's own claim is not passed on
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-forwarded-host"] == HOST
     assert headers["x-custom"] == "yes"
+
+
+async def test_forwarded_for_from_a_trusted_proxy_is_kept(backends: list[Backend]) -> None:
+    behind = RouterServer(registry=None, trusted=["127.0.0.1"])
+    await behind.start("127.0.0.1", 0)
+    try:
+        a = start(backends, "a")
+        behind.set_routes("app", [Route(HOST, (target("r1", 100, a),))])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{behind.port}") as c:
+            r = await c.get("/headers", headers={"Host": HOST, "X-Forwarded-For": "10.0.0.1"})
+        assert r.json()["X-Forwarded-For"] == "10.0.0.1, 127.0.0.1"
+    finally:
+        await behind.close()
 
 
 async def test_websocket_echo(router: RouterServer) -> None:

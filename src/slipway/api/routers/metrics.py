@@ -7,9 +7,10 @@ platform's own families, built from `services.platformstats` at each scrape:
 `slipway_deployment_duration_seconds` (histogram), `slipway_replicas_ready{app,revision}` and
 `slipway_replicas{app,revision}`.
 
-Access: metrics cross workspaces, so a workspace key does not open them. With a metrics
-token configured (`SLIPWAY_METRICS_TOKEN`), `Authorization: Bearer <token>` is required;
-without one, only clients on loopback may scrape. Anything else is a 401 problem.
+Access: metrics cross workspaces, so a workspace key does not open them: only
+`Authorization: Bearer <metrics token>` does (`SLIPWAY_METRICS_TOKEN`, else the token
+`bootstrap` keeps in the data directory's `metrics.token`). Without a token configured nobody
+may scrape (a client's address proves nothing behind a proxy). Anything else is a 401.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from slipway.domain.states import DeploymentStatus
 from slipway.services import platformstats
 
 router = APIRouter(tags=["metrics"])
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class SnapshotCollector:
@@ -81,8 +81,6 @@ def _check_access(request: Request) -> None:
         given = request.headers.get("authorization", "")
         if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return
-    elif request.client is not None and request.client.host in LOOPBACK:
-        return
     raise ApiProblem(
         401, "Metrics need the platform's metrics token.", headers={"WWW-Authenticate": "Bearer"}
     )
