@@ -4,9 +4,11 @@ answer again and create nothing; another body is 422; keys are per workspace."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from tests.security.tenants import Tenant
 
 from slipway.domain.errors import Conflict
@@ -108,3 +110,36 @@ async def test_a_key_expires_after_24_hours(store: SqlStore, alpha: Tenant) -> N
     assert await repo.claim(old, expired_before=old.created_at - timedelta(hours=1)) is None
     claim = await idempotency.begin(store, workspace_id=alpha.ws_id, key="old", print_="a" * 64)
     assert claim.replay is None  # the old record was removed, not compared
+
+
+async def raw_rows(store: SqlStore) -> bytes:
+    """Every idempotency row, as the database holds it."""
+    async with store._db.read() as session:
+        rows = (await session.execute(text("SELECT * FROM idempotency_keys"))).all()
+    return repr(rows).encode()
+
+
+async def test_no_secret_is_stored_in_clear_and_a_key_is_shown_once(
+    client: httpx.AsyncClient, store: SqlStore, alpha: Tenant, git_url: str, tmp_path: Path
+) -> None:
+    """The replayed bodies of POST /api-keys (the new key) and POST /apps (its env values)
+    were kept as plain JSON for 24 h."""
+    secret = "sk_live_idem_5e4d3c2b1a"
+    app_headers = {**alpha.headers, "Idempotency-Key": "app-with-secret"}
+    body = {"name": "payments", "gitUrl": git_url, "env": {"STRIPE_KEY": secret}}
+    first = await client.post(f"{alpha.base}/apps", json=body, headers=app_headers)
+    again = await client.post(f"{alpha.base}/apps", json=body, headers=app_headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.json()["env"]["STRIPE_KEY"] == secret
+    key_headers = {**alpha.headers, "Idempotency-Key": "new-key"}
+    made = await client.post(f"{alpha.base}/api-keys", json={"name": "ci"}, headers=key_headers)
+    replayed = await client.post(f"{alpha.base}/api-keys", json={"name": "ci"}, headers=key_headers)
+    assert made.status_code == replayed.status_code == 201
+    new_key = made.json()["key"]
+    assert "key" not in replayed.json()  # shown once
+    assert replayed.json() == {k: v for k, v in made.json().items() if k != "key"}
+    stored = await raw_rows(store)
+    assert secret.encode() not in stored and new_key.encode() not in stored
+    for db_file in tmp_path.glob("slipway.db*"):  # SQLite: the files themselves
+        data = db_file.read_bytes()
+        assert secret.encode() not in data and new_key.encode() not in data

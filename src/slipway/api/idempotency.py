@@ -5,17 +5,21 @@ before the route runs: it looks the bearer key up without touching it and engage
 the key is live and belongs to the workspace of the path. Anything else passes through, and
 the route answers 401 or 404 as usual, so a key never learns about another workspace.
 
-The route's answer is captured whole (API answers are small JSON) and stored with the claim;
-a replay carries `Idempotent-Replayed: true`. The logic is `slipway.services.idempotency`.
+The route's answer is captured whole (API answers are small JSON) and stored with the claim
+(sealed by the store, as env values are); a replay carries `Idempotent-Replayed: true`. What
+the contract shows once is not stored at all: a replayed key creation answers the same status
+and fields without `key` (the id names the key; the caller who lost it makes a new one). The
+logic is `slipway.services.idempotency`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from slipway.api.limits import read_body, replay
+from slipway.api.limits import AUTHENTICATED, header, read_body, replay
 from slipway.api.problems import problem
 from slipway.domain.errors import Conflict, Invalid
 from slipway.domain.models import StoredResponse
@@ -23,22 +27,35 @@ from slipway.services import idempotency, keys
 from slipway.services.platform import Platform
 
 _WORKSPACE = re.compile(r"^/api/v1/workspaces/(?P<ws>[^/]+)/")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+_SHOWN_ONCE = {re.compile(r"^/api/v1/workspaces/[^/]+/api-keys/?$"): ("key",)}
 
 
 async def _workspace_of(platform: Platform, scope: Scope) -> str | None:
     match = _WORKSPACE.match(scope["path"])
-    token = keys.bearer_token(_header(scope, b"authorization"))
-    if match is None or token is None or not keys.is_well_formed(token):
+    if match is None:
         return None
-    key = await platform.store.find_api_key(keys.hash_key(token))
+    key = scope.get("state", {}).get(AUTHENTICATED)  # BodyLimit looked it up
+    if key is None:
+        token = keys.bearer_token(header(scope, b"authorization"))
+        if token is None or not keys.is_well_formed(token):
+            return None
+        key = await platform.store.find_api_key(keys.hash_key(token))
     return key.workspace_id if key is not None and key.workspace_id == match["ws"] else None
+
+
+def _storable(path: str, response: StoredResponse) -> StoredResponse:
+    """`response` without the fields the contract shows only once."""
+    for pattern, fields in _SHOWN_ONCE.items():
+        if pattern.match(path) and response.content_type.startswith("application/json"):
+            try:
+                data = json.loads(response.body)
+            except ValueError:
+                return response
+            if isinstance(data, dict):
+                trimmed = {k: v for k, v in data.items() if k not in fields}
+                return StoredResponse(response.status, response.content_type,
+                                      json.dumps(trimmed).encode())  # fmt: skip
+    return response
 
 
 class Idempotency:
@@ -48,7 +65,7 @@ class Idempotency:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
         if key is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -92,7 +109,8 @@ class Idempotency:
             if start is not None:
                 headers = dict(start.get("headers", []))
                 content_type = headers.get(b"content-type", b"").decode("latin-1")
-                stored = StoredResponse(start["status"], content_type, b"".join(chunks))
+                answer = StoredResponse(start["status"], content_type, b"".join(chunks))
+                stored = _storable(scope["path"], answer)
         finally:
             await idempotency.finish(self.platform.store, claim, stored)
 

@@ -141,7 +141,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         if self.platform is not None and scope["path"].startswith(self.prefix):
-            key = await keys.authenticate(self.platform.store, _header(scope, b"authorization"))
+            key = await keys.authenticate(self.platform.store, header(scope, b"authorization"))
             if key is None:
                 headers = {"WWW-Authenticate": "Bearer", "Connection": "close"}
                 detail = "A valid API key is required."
@@ -165,7 +165,7 @@ class BodyLimit:
         await self.app(scope, replay(body, receive), send)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return str(value.decode("latin-1"))

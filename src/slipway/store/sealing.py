@@ -60,6 +60,19 @@ class EnvCipher:
         plain = json.dumps(dict(env), sort_keys=True, ensure_ascii=False).encode()
         return PREFIX + self._fernet.encrypt(plain).decode("ascii")
 
+    def seal_bytes(self, data: bytes) -> bytes:
+        """Any bytes (a stored API answer), sealed the same way."""
+        return PREFIX.encode() + self._fernet.encrypt(data)
+
+    def open_bytes(self, stored: bytes) -> bytes:
+        """What `seal_bytes` sealed; bytes stored in clear before it existed pass as they are."""
+        if not stored.startswith(PREFIX.encode()):
+            return stored
+        try:
+            return self._fernet.decrypt(stored[len(PREFIX) :])
+        except InvalidToken:
+            raise SealError(f"a stored answer cannot be decrypted: check {KEY_ENV}") from None
+
     def open(self, stored: str | Mapping[str, str]) -> dict[str, str]:
         """The env of a stored value: sealed, or a legacy plaintext row (JSON text or dict)."""
         if isinstance(stored, Mapping):
