@@ -53,6 +53,7 @@ from slipway.store.sealing import KEY_ENV, load_cipher
 log = logging.getLogger("slipway")
 
 ROLES = frozenset({"api", "worker", "router"})
+_CORES = max(2, os.cpu_count() or 2)
 
 
 def parse_roles(values: Iterable[str]) -> frozenset[str]:
@@ -86,6 +87,9 @@ class Config:
     roles: frozenset[str] = ROLES
     lease_seconds: float = leasing.LEASE_SECONDS
     sandbox_uid_base: int = DEFAULT_UID_BASE
+    git_deadline_seconds: float = 10.0  # resolving a commit for POST /deploy
+    worker_concurrency: int = _CORES  # deployments run at once by this worker
+    builds_per_workspace: int = 1  # builds of one workspace at once
 
     @property
     def local_git(self) -> LocalRepos:
@@ -113,6 +117,9 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
             r for r in env.get("SLIPWAY_LOCAL_GIT_ROOTS", "").split(os.pathsep) if r.strip()
         ),
         "sandbox_uid_base": int(env.get("SLIPWAY_SANDBOX_UID_BASE", str(DEFAULT_UID_BASE))),
+        "git_deadline_seconds": float(env.get("SLIPWAY_GIT_DEADLINE", "10")),
+        "worker_concurrency": int(env.get("SLIPWAY_WORKER_CONCURRENCY") or _CORES),
+        "builds_per_workspace": int(env.get("SLIPWAY_BUILDS_PER_WORKSPACE", "1")),
         "registry": env.get("SLIPWAY_REGISTRY_NAME", "local"),
         "health_timeout_seconds": float(env.get("SLIPWAY_HEALTH_TIMEOUT", "60")),
         "drain_seconds": float(env.get("SLIPWAY_DRAIN_SECONDS", "30")),
@@ -159,7 +166,7 @@ def build_platform(
     sandbox: SandboxHost | None = None,
 ) -> Platform:
     data = config.data_dir.resolve()
-    source = GitSource(data / "git", local=config.local_git)
+    source = GitSource(data / "git", local=config.local_git, deadline=config.git_deadline_seconds)
     sandbox = sandbox or make_sandbox(config)
     return Platform(
         store=store,
@@ -171,6 +178,7 @@ def build_platform(
             base_domain=config.base_domain,
             router_port=config.router_port,
             local_git=config.local_git,
+            builds_per_workspace=config.builds_per_workspace,
             health_timeout_seconds=config.health_timeout_seconds,
             drain_seconds=config.drain_seconds,
         ),
@@ -238,7 +246,9 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     cluster, publisher = _cluster(config, platform, leader=leader, leases=leases)
     syncer = RouteSyncer(platform)
     syncer.attach()
-    worker = Worker(platform, leases=leases, rollouts=leader.holds)
+    worker = Worker(
+        platform, concurrency=config.worker_concurrency, leases=leases, rollouts=leader.holds
+    )
     reconciler = Reconciler(platform, leases=leases, leading=leader.holds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

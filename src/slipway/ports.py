@@ -73,6 +73,8 @@ class DeploymentRepo(Protocol):
     async def list(
         self, *, app_id: str, status: DeploymentStatus | None, offset: int, limit: int
     ) -> tuple[list[Deployment], int]: ...  # newest first, and the total
+    async def count(self, status: DeploymentStatus) -> int: ...  # of the workspace's apps
+
     async def update(
         self, dep: Deployment, *, expect: frozenset[DeploymentStatus] | None = None
     ) -> bool:
@@ -149,10 +151,11 @@ class Store(Protocol):
     def single_process(self) -> bool: ...  # SQLite: every role runs in one process
 
     async def claim_deployment(
-        self, *, owner: str, lease_seconds: float, handovers: bool
+        self, *, owner: str, lease_seconds: float, handovers: bool, builds_per_workspace: int = 1
     ) -> Deployment | None:
-        """The oldest runnable deployment under `owner`'s lease: queued ones (then
-        `building`) and, with `handovers`, `deploying` ones nobody owns."""
+        """The next runnable deployment under `owner`'s lease: queued ones (then `building`),
+        at most `builds_per_workspace` building per workspace, the least busy workspace first;
+        with `handovers`, also `deploying` ones nobody owns."""
         ...
 
     async def acquire_deployment(

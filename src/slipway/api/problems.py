@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from slipway.domain.errors import DeployFailed, DomainError, FieldError, Invalid
+from slipway.domain.errors import DeployFailed, DomainError, FieldError, Invalid, TooBusy
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,13 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    408: "Request timeout",
     413: "Content too large",
     422: "Validation failed",
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
+    504: "Gateway timeout",
 }
 _BODY_SHAPE_ERRORS = frozenset(
     {"json_invalid", "model_type", "model_attributes_type", "dict_type", "missing", "json_type"}
@@ -107,7 +109,8 @@ def _message(error: dict[str, Any]) -> str:
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     errors = exc.errors if isinstance(exc, Invalid) else None
-    return problem(exc.status, exc.detail, title=exc.title, errors=errors)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooBusy) else None
+    return problem(exc.status, exc.detail, title=exc.title, errors=errors, headers=headers)
 
 
 async def _on_api_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -25,10 +25,11 @@ import asyncio
 import os
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from slipway.builder import proc
-from slipway.domain.errors import DeployFailed, Invalid
+from slipway.domain.errors import DeployFailed, Invalid, Unreachable
 from slipway.domain.giturls import NO_LOCAL, LocalRepos, check_git_url, local_path
 from slipway.domain.models import App, Commit
 from slipway.domain.names import check_branch, check_sha
@@ -88,15 +89,30 @@ def root_subpath(root_directory: str | None) -> str | None:
     return "/".join(parts)
 
 
+def server_of(url: str) -> str:
+    """The git server a URL names, without credentials ("github.com", "10.0.0.5:8080")."""
+    if "://" in url:
+        authority = url.split("://", 1)[1].split("/", 1)[0]
+        return authority.rsplit("@", 1)[-1] or "the repository"
+    if ":" in url and not url.startswith("/"):  # git@host:path
+        return url.split(":", 1)[0].rsplit("@", 1)[-1]
+    return "the local repository"
+
+
 class GitSource:
-    """Implements `slipway.ports.Source`, plus `checkout` for the builder."""
+    """Implements `slipway.ports.Source`, plus `archive` for the builder.
+
+    Resolving waits at most `deadline` seconds (the app's fetch lock included): a commit asked
+    for by SHA that the app's cache already holds needs no fetch at all; otherwise git fetches
+    with a low-speed limit (under 1 kB/s for `deadline` seconds) and is killed at the
+    deadline, and the caller gets `Unreachable` (504) naming the git server."""
 
     def __init__(
-        self, cache_dir: Path, *, local: LocalRepos = NO_LOCAL, fetch_timeout: float = 300.0
+        self, cache_dir: Path, *, local: LocalRepos = NO_LOCAL, deadline: float = 10.0
     ) -> None:
         self.cache_dir = cache_dir
         self.local = local
-        self.fetch_timeout = fetch_timeout
+        self.deadline = deadline
         self.home = cache_dir / ".home"  # git's HOME: empty, private
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -107,6 +123,10 @@ class GitSource:
             check_sha("gitCommitSha", sha)
         wanted = branch or app.git_branch
         check_branch("gitBranch", wanted)
+        if sha and (self.repo_dir(app) / "HEAD").exists():
+            full = await self._rev_parse(app, f"{sha}^{{commit}}")
+            if full is not None:  # already here: the remote need not answer
+                return Commit(branch=branch, sha=full, message=await self._subject(app, full))
         await self.fetch(app)
         if sha:
             full = await self._rev_parse(app, f"{sha}^{{commit}}")
@@ -119,21 +139,28 @@ class GitSource:
         return Commit(branch=wanted, sha=full, message=await self._subject(app, full))
 
     async def fetch(self, app: App) -> None:
-        """Bring the app's bare cache up to date with the remote's branches."""
+        """Bring the app's bare cache up to date with the remote's branches, within the
+        deadline; Unreachable past it."""
         url = self._checked_url(app.git_url)
+        try:
+            async with asyncio.timeout(self.deadline):
+                await self._fetch(app, url)
+        except TimeoutError:
+            raise Unreachable(
+                f"the git server {server_of(app.git_url)} did not answer within "
+                f"{self.deadline:g} seconds; nothing was queued."
+            ) from None
+
+    async def _fetch(self, app: App, url: str) -> None:
         async with self._lock(app.id):
             repo = self.repo_dir(app)
             if not (repo / "HEAD").exists():
                 repo.parent.mkdir(parents=True, exist_ok=True)
                 await self._git_ok(["init", "--quiet", "--bare", str(repo)], "could not initialise")
+            slow = ["-c", "http.lowSpeedLimit=1000", "-c", f"http.lowSpeedTime={self.deadline:g}"]
             fetch = ["fetch", "--prune", "--no-tags", "--no-recurse-submodules", "--quiet"]
             args = [*fetch, "--", url, _REFSPEC]
-            try:
-                rc, _, _ = await proc.run(
-                    self._git(repo, args), env=self._env(), timeout=self.fetch_timeout
-                )
-            except TimeoutError:
-                rc = -1
+            rc, _, _ = await proc.run(self._git(repo, args, config=slow), env=self._env())
             if rc != 0:
                 raise Invalid.field("gitUrl", "could not fetch the repository")
 
@@ -185,7 +212,7 @@ class GitSource:
     def _lock(self, app_id: str) -> asyncio.Lock:
         return self._locks.setdefault(app_id, asyncio.Lock())
 
-    def _git(self, repo: Path, args: list[str]) -> list[str]:
+    def _git(self, repo: Path, args: list[str], *, config: Sequence[str] = ()) -> list[str]:
         protocols = ["-c", "protocol.allow=never"]
         allowed = ["https", "http", "ssh"] + (["file"] if self.local.enabled else [])
         for name in allowed:
@@ -198,6 +225,7 @@ class GitSource:
             "-c",
             "credential.helper=",
             *_NO_SUBMODULES,
+            *config,
             f"--git-dir={repo}",
             *args,
         ]

@@ -30,6 +30,24 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class TooBusy(DomainError):
+    """This workspace asks for too much at once (HTTP 429); `retry_after` seconds to wait."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unreachable(DomainError):
+    """A server the request needs (a git server) did not answer in time (HTTP 504)."""
+
+    status = 504
+    title = "Gateway timeout"
+
+
 @dataclass(frozen=True)
 class FieldError:
     field: str

@@ -3,15 +3,20 @@
 The API answers from the store; the worker (`slipway.services.pipeline`) does the work.
 `trigger` and `cancel` only change stored state and set `platform.wake`, so the worker looks
 at once. A malformed id is answered like an unknown one (404), never 422.
+
+One workspace cannot hold the API or the queue (issue 11): `trigger` answers 429 (with
+`Retry-After`) when the workspace already has `max_queued_per_workspace` deployments
+waiting, or `max_resolving_per_workspace` commits being resolved in this process; resolving
+itself is bounded by the git source's deadline (504 past it, nothing stored).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from slipway.domain.errors import Conflict, FieldError, NotFound
+from slipway.domain.errors import Conflict, FieldError, NotFound, TooBusy
 from slipway.domain.ids import is_id, new_id
-from slipway.domain.models import Deployment, utcnow
+from slipway.domain.models import App, Commit, Deployment, utcnow
 from slipway.domain.names import branch_problem
 from slipway.domain.states import DeploymentStatus
 from slipway.services.appfields import raise_if
@@ -52,7 +57,14 @@ async def trigger(
     app = await get_app(platform, workspace_id, app_id)
     raise_if(_ref_problems(git_branch, git_commit_sha))
     sha = git_commit_sha.lower() if git_commit_sha else None
-    commit = await platform.source.resolve(app, branch=git_branch, sha=sha)
+    settings, scoped = platform.settings, platform.store.scoped(workspace_id)
+    if await scoped.deployments.count(DeploymentStatus.QUEUED) >= settings.max_queued_per_workspace:
+        raise TooBusy(
+            f"this workspace already has {settings.max_queued_per_workspace} deployments "
+            "waiting; try again once some have started.",
+            retry_after=10,
+        )
+    commit = await _resolve(platform, workspace_id, app, git_branch, sha)
     dep = Deployment(
         id=new_id("dep"),
         workspace_id=workspace_id,
@@ -68,6 +80,24 @@ async def trigger(
     await platform.store.scoped(workspace_id).deployments.create(dep)
     platform.wake.set()
     return dep
+
+
+async def _resolve(
+    platform: Platform, workspace_id: str, app: App, branch: str | None, sha: str | None
+) -> Commit:
+    """The commit, resolved under the workspace's cap of resolutions at once."""
+    resolving = platform.resolving
+    if resolving.get(workspace_id, 0) >= platform.settings.max_resolving_per_workspace:
+        raise TooBusy("this workspace is already resolving commits; try again in a moment.")
+    resolving[workspace_id] = resolving.get(workspace_id, 0) + 1
+    try:
+        return await platform.source.resolve(app, branch=branch, sha=sha)
+    finally:
+        left = resolving[workspace_id] - 1
+        if left:
+            resolving[workspace_id] = left
+        else:
+            del resolving[workspace_id]
 
 
 def _list_problems(

@@ -105,6 +105,7 @@ class Worker:
                 owner=self._leases.owner,
                 lease_seconds=self._leases.lease_seconds,
                 handovers=self._rollouts(),
+                builds_per_workspace=self._platform.settings.builds_per_workspace,
             )
         except Exception:
             log.exception("could not claim a deployment")

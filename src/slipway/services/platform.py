@@ -23,6 +23,9 @@ class Settings:
     health_timeout_seconds: float = 60.0
     drain_seconds: float = 30.0  # the longest wait for a drained revision's in-flight requests
     release_timeout_seconds: float = 600.0
+    max_queued_per_workspace: int = 20  # deployments waiting at once; one more is 429
+    builds_per_workspace: int = 1  # builds of one workspace at once (store/leases.py)
+    max_resolving_per_workspace: int = 2  # git resolutions at once (POST /deploy); then 429
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Platform:
     retirements: Retirements = field(default_factory=Retirements)
     launching: set[str] = field(default_factory=set)
     transitions: Transitions = field(default_factory=Transitions)
+    resolving: dict[str, int] = field(default_factory=dict)  # workspace -> git resolutions now
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _app_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 

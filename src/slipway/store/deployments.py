@@ -66,6 +66,13 @@ class SqlDeploymentRepo(ScopedRepo):
             rows = [mapping.deployment(row) for row in await session.scalars(query)]
             return rows, int(await session.scalar(count) or 0)
 
+    async def count(self, status: DeploymentStatus) -> int:
+        """The workspace's deployments in `status` (every app)."""
+        where = (DeploymentRow.workspace_id == self._ws, DeploymentRow.status == status.value)
+        query = select(func.count()).select_from(DeploymentRow).where(*where)
+        async with self._db.read() as session:
+            return int(await session.scalar(query) or 0)
+
     async def update(
         self, dep: Deployment, *, expect: frozenset[DeploymentStatus] | None = None
     ) -> bool:

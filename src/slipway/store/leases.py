@@ -18,6 +18,11 @@ of one app therefore run one at a time, in creation order.
 Candidates are `queued` deployments (any worker: they need a build) and, for the replica
 owner only, `deploying` ones without an owner: rollbacks and builds handed over for rollout.
 Named leases (`leases` table) elect the replica owner among several workers.
+
+Builds are shared fairly between workspaces (issue 11): a queued deployment is runnable only
+while its workspace has fewer than `builds_per_workspace` builds leased, and among runnable
+candidates the one whose workspace builds least right now goes first, then the oldest. One
+workspace's slow builds therefore hold at most `builds_per_workspace` of the worker slots.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -52,9 +57,9 @@ def _candidate(row: type[DeploymentRow], *, handovers: bool) -> object:
     return or_(queued, unowned)
 
 
-def _runnable_query(*, handovers: bool) -> object:
+def _runnable_query(*, handovers: bool, builds_per_workspace: int) -> object:
     d = DeploymentRow
-    busy, earlier = aliased(DeploymentRow), aliased(DeploymentRow)
+    busy, earlier, building = aliased(DeploymentRow), aliased(DeploymentRow), aliased(DeploymentRow)
     app_busy = exists().where(
         busy.app_id == d.app_id,
         busy.status.in_(_ACTIVE),
@@ -69,23 +74,40 @@ def _runnable_query(*, handovers: bool) -> object:
             and_(earlier.created_at == d.created_at, earlier.seq < d.seq),
         ),
     )
+    workspace_builds = (
+        select(func.count())
+        .select_from(building)
+        .where(
+            building.workspace_id == d.workspace_id,
+            building.status == S.BUILDING.value,
+            building.lease_owner.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    room = or_(d.status != S.QUEUED.value, workspace_builds < builds_per_workspace)
     return (
         select(d)
-        .where(_candidate(d, handovers=handovers), ~app_busy, ~earlier_waits)  # type: ignore[arg-type]
-        .order_by(d.created_at, d.seq)
+        .where(_candidate(d, handovers=handovers), ~app_busy, ~earlier_waits, room)  # type: ignore[arg-type]
+        .order_by(workspace_builds, d.created_at, d.seq)
         .limit(1)
         .with_for_update(skip_locked=True, of=d)
     )
 
 
 async def claim(
-    db: Database, *, owner: str, lease_seconds: float, handovers: bool
+    db: Database,
+    *,
+    owner: str,
+    lease_seconds: float,
+    handovers: bool,
+    builds_per_workspace: int = 1,
 ) -> Deployment | None:
     """Take the oldest runnable deployment: a queued one becomes `building` (started now),
     a handed-over `deploying` one keeps its status; either way under `owner`'s lease."""
     now = _now()
     async with db.write() as session:
-        row = await session.scalar(_runnable_query(handovers=handovers))  # type: ignore[call-overload]
+        query = _runnable_query(handovers=handovers, builds_per_workspace=builds_per_workspace)
+        row = await session.scalar(query)  # type: ignore[call-overload]
         if row is None:
             return None
         if row.status == S.QUEUED.value:
@@ -220,9 +242,15 @@ class LeaseMethods:
         return self._db.is_sqlite
 
     async def claim_deployment(
-        self, *, owner: str, lease_seconds: float, handovers: bool
+        self, *, owner: str, lease_seconds: float, handovers: bool, builds_per_workspace: int = 1
     ) -> Deployment | None:
-        return await claim(self._db, owner=owner, lease_seconds=lease_seconds, handovers=handovers)
+        return await claim(
+            self._db,
+            owner=owner,
+            lease_seconds=lease_seconds,
+            handovers=handovers,
+            builds_per_workspace=builds_per_workspace,
+        )
 
     async def acquire_deployment(
         self, deployment_id: str, *, owner: str, lease_seconds: float

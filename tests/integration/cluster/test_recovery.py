@@ -58,7 +58,9 @@ async def test_dead_workers_deployments_are_requeued_failed_or_finished(
     apps = [await f.app(p.store, ws, f"a{i}") for i in range(3)]
     building, cut, shifted = [await f.deployment(p.store, a) for a in apps]
     for _ in range(3):
-        await p.store.claim_deployment(owner="dead", lease_seconds=0, handovers=False)
+        await p.store.claim_deployment(
+            owner="dead", lease_seconds=0, handovers=False, builds_per_workspace=3
+        )
     names = {}
     for dep in (cut, shifted):
         rev = await f.revision(p.store, dep)

@@ -69,6 +69,9 @@ def test_two_workers_build_each_deployment_once_in_order(
         "SLIPWAY_ALLOW_LOCAL_GIT": "1",
         "SLIPWAY_HEALTH_TIMEOUT": "30",
         "API_PORT": api_port,
+        # One workspace here: let both workers build it at once, and poll without a limit.
+        "SLIPWAY_BUILDS_PER_WORKSPACE": "4",
+        "SLIPWAY_RATE_BURST": "0",
     }
     procs = [_serve(tmp_path, "api", "api", env)]
     try:

@@ -24,8 +24,13 @@ Q, B, D, S = (
 LEASE = 30.0
 
 
-async def _claim(store: SqlStore, owner: str = "w1", *, handovers: bool = False) -> Any:
-    return await store.claim_deployment(owner=owner, lease_seconds=LEASE, handovers=handovers)
+async def _claim(
+    store: SqlStore, owner: str = "w1", *, handovers: bool = False, per_workspace: int = 10
+) -> Any:
+    """A claim; these tests are about apps and order, so workspaces may build 10 at once."""
+    return await store.claim_deployment(
+        owner=owner, lease_seconds=LEASE, handovers=handovers, builds_per_workspace=per_workspace
+    )
 
 
 async def test_claim_takes_the_oldest_and_leases_it(store: SqlStore) -> None:
@@ -107,7 +112,7 @@ async def test_two_workers_never_claim_the_same_deployment(make_store: Any) -> N
 
     async def work(store: SqlStore, owner: str) -> None:
         while True:
-            dep = await store.claim_deployment(owner=owner, lease_seconds=LEASE, handovers=False)
+            dep = await _claim(store, owner)
             if dep is None:
                 if len(claims) == 12:
                     return
@@ -148,3 +153,24 @@ async def test_one_revision_per_deployment(store: SqlStore) -> None:
     first, again = await asyncio.gather(f.revision(store, dep), f.revision(store, dep))
     assert first == again
     assert len(await store.scoped(ws.id).revisions.list(dep.app_id)) == 1
+
+
+async def test_a_workspace_builds_at_most_its_share_and_the_least_busy_goes_first(
+    store: SqlStore,
+) -> None:
+    """Two `sleep` builds of workspace A kept B's deploy queued for as long as they ran."""
+    a_ws, b_ws = await f.workspace(store, "a"), await f.workspace(store, "b")
+    a_apps = [await f.app(store, a_ws, f"a{i}") for i in range(3)]
+    b_app = await f.app(store, b_ws, "b0")
+    a_deps = [await f.deployment(store, app, Q, created=i) for i, app in enumerate(a_apps)]
+    b_dep = await f.deployment(store, b_app, Q, created=10)  # the newest of all
+
+    first = await _claim(store, per_workspace=1)
+    assert first.id == a_deps[0].id
+    assert (await _claim(store, "w2", per_workspace=1)).id == b_dep.id  # A has its one build
+    assert await _claim(store, "w3", per_workspace=1) is None  # both at their share
+    # With a share of 2, A's next build waits behind a workspace that builds less:
+    c_ws = await f.workspace(store, "c")
+    c_dep = await f.deployment(store, await f.app(store, c_ws, "c0"), Q, created=20)
+    assert (await _claim(store, "w4", per_workspace=2)).id == c_dep.id
+    assert (await _claim(store, "w5", per_workspace=2)).id == a_deps[1].id
