@@ -227,7 +227,7 @@ async def test_silent_and_slow_heads_are_cut_off(
             await asyncio.sleep(0.2)
     # Closed mid-dribble (its 408 may be lost to the reset the next written byte causes).
     assert status_lines(await read_all(reader)) in ([b"HTTP/1.1 408 Request Timeout"], [])
-    assert time.monotonic() - started < 4.0  # the dribble would have taken 5 s and more
+    assert time.monotonic() - started < 5.0  # a deadline of 1 s fires within 3 s
     for r, w in silent:
         assert status_lines(await read_all(r)) == [b"HTTP/1.1 408 Request Timeout"]
         w.close()
@@ -244,7 +244,7 @@ async def test_idle_keep_alive_connections_close(
     started = time.monotonic()
     answer = await asyncio.wait_for(reader.read(), 5)  # answered, then closed when idle
     assert status_lines(answer) == [b"HTTP/1.1 200 OK"]
-    assert 0.9 < time.monotonic() - started < 3.0
+    assert 0.9 < time.monotonic() - started < 4.0
     assert router.edge["idle_timeout"] == 1
     writer.close()
 
@@ -254,9 +254,9 @@ async def test_a_replica_too_slow_to_answer_is_504(
 ) -> None:
     router = await make_router(response_head_seconds=1.0)
     started = time.monotonic()
-    answer = await exchange(router.port, f"PUT /4 HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    answer = await exchange(router.port, f"PUT /8 HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
     assert status_lines(answer) == [b"HTTP/1.1 504 Gateway Timeout"]
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 6.0  # the app would answer at 8 s
     long_poll = await exchange(
         router.port, f"PUT /0.5 HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode(), timeout=2.0
     )

@@ -55,6 +55,8 @@ class RouterServer:
         trusted: Iterable[str] = (),
     ) -> None:
         self.limits = limits or EdgeLimits()
+        self.response_head_seconds = self.limits.response_head_seconds
+        self.clock = 0.0  # the loop's time at the last sweep: what deadlines start from
         self.trusted = frozenset(address.encode() for address in trusted)
         self.edge: EdgeStats = EdgeStats()
         self.per_client: dict[bytes, int] = {}
@@ -68,7 +70,6 @@ class RouterServer:
         self._server: asyncio.Server | None = None
         self._registry = registry
         self._collector: RouterCollector | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ Router
@@ -107,7 +108,8 @@ class RouterServer:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, host: str, port: int) -> None:
-        loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        self.clock = loop.time()
         self._server = await loop.create_server(
             lambda: ClientConnection(self), host, port, reuse_address=True, backlog=1024
         )
@@ -145,10 +147,6 @@ class RouterServer:
 
     # ------------------------------------------------------------------ for the protocols
 
-    def now(self) -> float:
-        loop = self._loop
-        return loop.time() if loop is not None else 0.0
-
     def admit(self, conn: ClientConnection) -> bool:
         """Count a new client connection in, or answer 503 and close it past a cap."""
         limits = self.limits
@@ -179,14 +177,12 @@ class RouterServer:
         else:
             self.per_client.pop(peer, None)
 
-    def arm(self, ex: Exchange) -> None:
-        """The request went to its replica whole: its response head must come in time."""
-        ex.deadline = self.now() + self.limits.response_head_seconds
-
     async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            self.clock = loop.time()
             await asyncio.sleep(SWEEP_SECONDS)
-            now = self.now()
+            now = loop.time() - SWEEP_SECONDS  # deadlines were set from a clock this late
             for conn in list(self.connections):
                 conn.check(now)
 

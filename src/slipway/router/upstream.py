@@ -94,7 +94,8 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             self.transport.write(ex.head)
         if ex.complete:
-            client.server.arm(ex)
+            server = client.server
+            ex.deadline = server.clock + server.response_head_seconds
 
     def send(self, data: bytes) -> None:
         if self.transport is not None:
