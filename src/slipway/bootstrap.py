@@ -32,8 +32,10 @@ from slipway.api.limits import ApiLimits, trusted_proxies
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
 from slipway.domain.giturls import LocalRepos
+from slipway.ports import Router
 from slipway.router import RouterServer
 from slipway.router.limits import EdgeLimits
+from slipway.router.remote import RemoteRouter, RouterChildFailed
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
 from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost
@@ -153,6 +155,17 @@ def open_store(config: Config) -> SqlStore:
     return SqlStore(config.db_url, cipher=cipher)
 
 
+def make_router(config: Config) -> RouterServer | RemoteRouter:
+    """The data plane. A process with the router role and another one (`slipway up`) runs
+    the router as a process of its own (`router/remote.py`), so that a flood at the edge
+    cannot take the API's or the worker's file descriptors or CPU; `serve --role router`
+    is such a process already and serves in it. Without the role it is an unused table."""
+    trusted = trusted_proxies(os.environ)
+    if "router" in config.roles and len(config.roles) > 1:
+        return RemoteRouter(host=config.host, port=config.router_port, trusted=trusted)
+    return RouterServer(limits=EdgeLimits.from_env(), trusted=trusted)
+
+
 def make_sandbox(config: Config) -> SandboxHost:
     return SandboxHost(uid_base=config.sandbox_uid_base, router_port=config.router_port)
 
@@ -160,7 +173,7 @@ def make_sandbox(config: Config) -> SandboxHost:
 def build_platform(
     config: Config,
     store: SqlStore,
-    router: RouterServer,
+    router: Router,
     *,
     app_logs: AppLogFiles | None = None,
     sandbox: SandboxHost | None = None,
@@ -239,8 +252,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     leader = Leadership(store, leases, always=store.single_process and "worker" in roles)
     if "worker" in roles:
         await leader.renew()
-    # It serves only with the router role; else it is an unused table.
-    router = RouterServer(limits=EdgeLimits.from_env(), trusted=trusted_proxies(os.environ))
+    router = make_router(config)
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
     platform = build_platform(config, store, router, app_logs=app_logs, sandbox=sandbox)
     cluster, publisher = _cluster(config, platform, leader=leader, leases=leases)
@@ -257,7 +269,12 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     api = _api_server(config, platform, app_logs) if "api" in roles else None
     tasks: list[asyncio.Task[None]] = []
     try:
-        if "router" in roles:
+        if isinstance(router, RemoteRouter):
+            try:
+                await router.start()
+            except RouterChildFailed as exc:
+                raise SystemExit(f"Slipway cannot start its router: {exc}") from exc
+        elif "router" in roles:
             await router.start(config.host, config.router_port)
         await reconciler.start_up()
         tasks = [loop.create_task(reconciler.run(), name="reconciler")]

@@ -330,3 +330,13 @@ class Router(Protocol):
     def in_flight(self, revision_key: str) -> int:
         """Requests to that revision being proxied right now (draining waits for 0)."""
         ...
+
+    async def settled(self) -> None:
+        """Return once every change made so far serves requests (a router in another
+        process applies them a moment later; `sync_routes` waits here)."""
+        ...
+
+    async def metrics(self) -> bytes:
+        """The router's Prometheus text when it keeps its figures in another process, for
+        `/metrics` to append; empty when they are in this process's registry already."""
+        ...

@@ -96,6 +96,13 @@ class RouterServer:
         stats = self.stats.get(revision_key)
         return stats.in_flight if stats is not None else 0
 
+    async def settled(self) -> None:
+        """Changes apply at once here."""
+
+    async def metrics(self) -> bytes:
+        """Nothing: `start` put this router's figures in the process's registry."""
+        return b""
+
     def resolve(self, raw_host: bytes | None) -> CompiledRoute | None:
         """The route for a raw Host header value (port, case and all), cached."""
         route = self.table.get(normalize_host(raw_host))

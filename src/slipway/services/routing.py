@@ -65,6 +65,7 @@ async def sync_routes(platform: Platform, workspace: Workspace, app: App) -> Non
         base_domain=platform.settings.base_domain,
     )
     platform.router.set_routes(app.id, routes)
+    await platform.router.settled()
 
 
 class RouteSyncer:

@@ -50,6 +50,15 @@ class NullRouter:
     def remove_app(self, app_id: str) -> None:
         self.removed.append(app_id)
 
+    def in_flight(self, revision_key: str) -> int:
+        return 0
+
+    async def settled(self) -> None:
+        pass
+
+    async def metrics(self) -> bytes:
+        return b""
+
 
 class NullBuilder:
     async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:

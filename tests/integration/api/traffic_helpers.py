@@ -74,6 +74,12 @@ class RecordingRouter:
     def in_flight(self, revision_key: str) -> int:
         return 0
 
+    async def settled(self) -> None:
+        pass
+
+    async def metrics(self) -> bytes:
+        return b""
+
 
 class ImageShelf:
     """A builder that builds nothing and finds the images the tests put on its shelf."""

@@ -17,6 +17,11 @@ class Router:
     def in_flight(self, revision_key: str) -> int:
         return self.count
 
+    async def settled(self) -> None: ...
+
+    async def metrics(self) -> bytes:
+        return b""
+
 
 class Runtime:
     def __init__(self) -> None:

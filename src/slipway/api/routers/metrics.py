@@ -93,5 +93,6 @@ async def metrics(request: Request) -> Response:
     snap = await platformstats.snapshot(request.app.state.platform, stats)
     own = CollectorRegistry(auto_describe=False)
     own.register(SnapshotCollector(snap))
-    body = generate_latest(REGISTRY) + generate_latest(own)
+    router = await request.app.state.platform.router.metrics()
+    body = generate_latest(REGISTRY) + generate_latest(own) + router
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,134 @@
+"""The router process: `python -m slipway.router.child --control-fd N --host H --port P`.
+
+Started by `RemoteRouter` (`router/remote.py`), which holds the other end of the control
+socket. It serves the data plane with a `RouterServer` of its own, applies the route changes
+it reads (one JSON object a line), and answers each with an acknowledgement carrying the
+in-flight counts at that moment; it also sends those counts whenever they change, at most
+every `PUSH_SECONDS`. It stops at the end of the control socket, so it never outlives the
+process that started it; the terminal's Ctrl-C (SIGINT, sent to the whole process group) is
+ignored, because the control process decides when the router stops (after the replicas).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+
+from slipway.router.limits import EdgeLimits
+from slipway.router.remote import MAX_LINE_BYTES, inherited_socket, routes_from_wire
+from slipway.router.server import RouterServer, loop_factory
+
+log = logging.getLogger("slipway.router")
+
+PUSH_SECONDS = 0.02
+
+
+class Child:
+    def __init__(self, server: RouterServer, registry: CollectorRegistry) -> None:
+        self.server = server
+        self.registry = registry
+        self.writer: asyncio.StreamWriter | None = None
+        self.reported: dict[str, int] = {}
+
+    def in_flight(self) -> dict[str, int]:
+        return {k: s.in_flight for k, s in self.server.stats.items() if s.in_flight}
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+    def apply(self, message: dict[str, Any]) -> None:
+        seq = message.get("seq")
+        reply: dict[str, Any] = {"ack": seq}
+        try:
+            op = message["op"]
+            if op == "set":
+                self.server.set_routes(str(message["app"]), routes_from_wire(message["routes"]))
+            elif op == "remove":
+                self.server.remove_app(str(message["app"]))
+            elif op == "metrics":
+                reply["metrics"] = generate_latest(self.registry).decode()
+            else:
+                raise ValueError(f"unknown operation {op!r}")
+        except Exception as exc:  # a bad message must not stop the data plane
+            log.exception("the router could not apply a control message")
+            reply["error"] = str(exc)
+        self.reported = reply["inflight"] = self.in_flight()
+        self.send(reply)
+
+    async def push(self) -> None:
+        while True:
+            await asyncio.sleep(PUSH_SECONDS)
+            now = self.in_flight()
+            if now != self.reported:
+                self.reported = now
+                self.send({"inflight": now})
+
+
+async def run(control_fd: int, host: str, port: int, trusted: list[str]) -> int:
+    loop = asyncio.get_running_loop()
+    control = inherited_socket(control_fd)
+    reader, writer = await asyncio.open_connection(sock=control, limit=MAX_LINE_BYTES)
+    registry = CollectorRegistry()
+    ProcessCollector(namespace="slipway_router", registry=registry)  # its CPU, memory, fds
+    server = RouterServer(registry=registry, limits=EdgeLimits.from_env(), trusted=trusted)
+    child = Child(server, registry)
+    child.writer = writer
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        child.send({"error": f"the router cannot listen on {host}:{port}: {exc.strerror}"})
+        await writer.drain()
+        return 1
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    child.send({"ready": True})
+    pusher = loop.create_task(child.push())
+
+    async def read() -> None:
+        while line := await reader.readline():
+            try:
+                message = json.loads(line)
+            except ValueError:
+                log.error("the router got a control line that is not JSON")
+                continue
+            child.apply(message)
+
+    reading = loop.create_task(read())
+    stopping = loop.create_task(stop.wait())
+    try:
+        await asyncio.wait([reading, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pusher, reading, stopping):
+            task.cancel()
+        await asyncio.gather(pusher, reading, stopping, return_exceptions=True)
+        await server.close()
+        with contextlib.suppress(Exception):
+            writer.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="slipway-router")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--trusted", default="", help="trusted proxies, comma-separated")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="router: %(levelname)s %(message)s")
+    trusted = [a for a in args.trusted.split(",") if a]
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(run(args.control_fd, args.host, args.port, trusted))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
