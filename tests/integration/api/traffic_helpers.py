@@ -5,12 +5,13 @@ images the tests seed, and finished deployments with their revisions written to 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+
+from api_helpers import NullRouter
 
 from slipway.domain.errors import DeployFailed
 from slipway.domain.ids import new_id
 from slipway.domain.models import App, Commit, Deployment, Image, Revision, Workspace, utcnow
-from slipway.domain.routes import Backend, Route
+from slipway.domain.routes import Backend
 from slipway.domain.states import DeploymentStatus
 from slipway.ports import LogSink, ReplicaStatus, RevisionSpec, Store
 
@@ -61,24 +62,11 @@ class InstantRuntime:
         pass
 
 
-@dataclass
-class RecordingRouter:
-    routes: dict[str, list[Route]] = field(default_factory=dict)
-
-    def set_routes(self, app_id: str, routes: list[Route]) -> None:
-        self.routes[app_id] = list(routes)
+class RecordingRouter(NullRouter):
+    """Keeps only the routes the app has now."""
 
     def remove_app(self, app_id: str) -> None:
         self.routes.pop(app_id, None)
-
-    def in_flight(self, revision_key: str) -> int:
-        return 0
-
-    async def settled(self) -> None:
-        pass
-
-    async def metrics(self) -> bytes:
-        return b""
 
 
 class ImageShelf:

@@ -42,9 +42,14 @@ async def remote() -> AsyncIterator[RemoteRouter]:
     await router.close()
 
 
-def get(router: RemoteRouter, path: str = "/") -> httpx.Response:
-    with httpx.Client(timeout=10) as c:
-        return c.get(f"http://127.0.0.1:{router.port}{path}", headers={"Host": HOST})
+@pytest.fixture
+async def serving(remote: RemoteRouter, backends: list[Backend]) -> Backend:
+    """A backend answering "a", routed as revision `ws/app/r1` of app `app`."""
+    a = Backend("a")
+    backends.append(a)
+    remote.set_routes("app", route("ws/app/r1", a))
+    await remote.settled()
+    return a
 
 
 async def aget(router: RemoteRouter, path: str = "/") -> httpx.Response:
@@ -78,12 +83,8 @@ async def test_routes_serve_once_settled_from_another_process(
 
 
 async def test_in_flight_counts_reach_the_control_process(
-    remote: RemoteRouter, backends: list[Backend]
+    remote: RemoteRouter, serving: Backend
 ) -> None:
-    a = Backend("a")
-    backends.append(a)
-    remote.set_routes("app", route("ws/app/r1", a))
-    await remote.settled()
     slow = asyncio.get_running_loop().create_task(aget(remote, "/sleep/1"))
     await until(lambda: remote.in_flight("ws/app/r1") == 1)
     assert (await slow).text == "slept"
@@ -91,12 +92,8 @@ async def test_in_flight_counts_reach_the_control_process(
 
 
 async def test_a_killed_router_comes_back_with_every_route(
-    remote: RemoteRouter, backends: list[Backend]
+    remote: RemoteRouter, serving: Backend
 ) -> None:
-    a = Backend("a")
-    backends.append(a)
-    remote.set_routes("app", route("r1", a))
-    await remote.settled()
     first = remote.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
@@ -107,12 +104,8 @@ async def test_a_killed_router_comes_back_with_every_route(
 
 
 async def test_the_router_ignores_the_terminals_ctrl_c(
-    remote: RemoteRouter, backends: list[Backend]
+    remote: RemoteRouter, serving: Backend
 ) -> None:
-    a = Backend("a")
-    backends.append(a)
-    remote.set_routes("app", route("r1", a))
-    await remote.settled()
     pid = remote.pid
     assert pid is not None
     os.kill(pid, signal.SIGINT)  # the control process decides when the router stops
@@ -120,13 +113,7 @@ async def test_the_router_ignores_the_terminals_ctrl_c(
     assert remote.pid == pid and (await aget(remote)).text == "a"
 
 
-async def test_metrics_come_from_the_router_process(
-    remote: RemoteRouter, backends: list[Backend]
-) -> None:
-    a = Backend("a")
-    backends.append(a)
-    remote.set_routes("app", route("ws/app/r1", a))
-    await remote.settled()
+async def test_metrics_come_from_the_router_process(remote: RemoteRouter, serving: Backend) -> None:
     assert (await aget(remote)).status_code == 200
     text = (await remote.metrics()).decode()
     assert 'slipway_router_requests_total{app="app",code="2xx",revision="r1"} 1.0' in text
