@@ -92,6 +92,7 @@ async def delete_app(platform: Platform, workspace_id: str, app_id: str) -> None
         for revision in await scoped.revisions.list(app.id):
             await platform.runtime.stop(revision_key(workspace_id, app.id, revision.name))
         platform.router.remove_app(app.id)
+        await platform.router.settled()  # the answer means its hosts no longer route
         await scoped.apps.delete(app.id)
 
 
