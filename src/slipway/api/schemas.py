@@ -75,7 +75,7 @@ class AppOut(Out):
     id: str
     name: str
     git_url: str
-    git_branch: str
+    git_branch: str | None  # null until the first deploy learns the default branch
     root_directory: str | None
     buildpack: str
     start_command: str | None

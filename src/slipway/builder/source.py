@@ -32,7 +32,7 @@ from slipway.builder import proc
 from slipway.domain.errors import DeployFailed, Invalid, Unreachable
 from slipway.domain.giturls import NO_LOCAL, LocalRepos, check_git_url, local_path
 from slipway.domain.models import App, Commit
-from slipway.domain.names import check_branch, check_sha
+from slipway.domain.names import branch_problem, check_branch, check_sha
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -89,6 +89,11 @@ def root_subpath(root_directory: str | None) -> str | None:
     return "/".join(parts)
 
 
+def names_ok(branch: str) -> bool:
+    """Whether a branch name git printed is one Slipway accepts (and may echo back)."""
+    return branch_problem(branch) is None
+
+
 def server_of(url: str) -> str:
     """The git server a URL names, without credentials ("github.com", "10.0.0.5:8080")."""
     if "://" in url:
@@ -119,24 +124,73 @@ class GitSource:
     # ------------------------------------------------------------------ public
 
     async def resolve(self, app: App, *, branch: str | None, sha: str | None) -> Commit:
+        """The commit to build: `sha` > `branch` > the app's branch > the remote's HEAD."""
         if sha:
             check_sha("gitCommitSha", sha)
         wanted = branch or app.git_branch
-        check_branch("gitBranch", wanted)
+        if wanted is not None:
+            check_branch("gitBranch", wanted)
         if sha and (self.repo_dir(app) / "HEAD").exists():
             full = await self._rev_parse(app, f"{sha}^{{commit}}")
             if full is not None:  # already here: the remote need not answer
                 return Commit(branch=branch, sha=full, message=await self._subject(app, full))
+        if wanted is None and not sha:
+            wanted = await self.default_branch(app)
         await self.fetch(app)
         if sha:
             full = await self._rev_parse(app, f"{sha}^{{commit}}")
             if full is None:
                 raise Invalid.field("gitCommitSha", "no such commit (or it is ambiguous)")
             return Commit(branch=branch, sha=full, message=await self._subject(app, full))
+        assert wanted is not None
         full = await self._rev_parse(app, f"refs/heads/{wanted}^{{commit}}")
         if full is None:
-            raise Invalid.field("gitBranch", f"no branch named '{wanted}' in the repository")
+            raise Invalid.field("gitBranch", await self._no_branch(app, wanted))
         return Commit(branch=wanted, sha=full, message=await self._subject(app, full))
+
+    async def default_branch(self, app: App) -> str:
+        """The branch the remote's HEAD points at (`git ls-remote --symref`), within the
+        deadline; Invalid when the remote has no HEAD branch (an empty repository)."""
+        url = self._checked_url(app.git_url)
+        async with self._lock(app.id):
+            await self._ensure_repo(app)
+        argv = self._git(self.repo_dir(app), ["ls-remote", "--symref", "--", url, "HEAD"],
+                         config=self._slow())  # fmt: skip
+        try:
+            async with asyncio.timeout(self.deadline):
+                rc, out, _ = await proc.run(argv, env=self._env())
+        except TimeoutError:
+            raise self._unreachable(app) from None
+        if rc != 0:
+            raise Invalid.field("gitUrl", "could not fetch the repository")
+        for line in out.decode("utf-8", "replace").splitlines():
+            ref, _, name = line.partition("\t")
+            if name == "HEAD" and ref.startswith("ref: refs/heads/"):
+                found = ref.removeprefix("ref: refs/heads/")
+                if names_ok(found):
+                    return found
+        raise Invalid.field(
+            "gitBranch", "the repository has no default branch (is it empty?): name a branch"
+        )
+
+    async def _ensure_repo(self, app: App) -> Path:
+        repo = self.repo_dir(app)
+        if not (repo / "HEAD").exists():
+            repo.parent.mkdir(parents=True, exist_ok=True)
+            await self._git_ok(["init", "--quiet", "--bare", str(repo)], "could not initialise")
+        return repo
+
+    async def _no_branch(self, app: App, wanted: str) -> str:
+        """The 422 message for an unknown branch, listing (some of) the branches that exist."""
+        listing = ["for-each-ref", "--count=11", "--format=%(refname:short)", "refs/heads/"]
+        rc, out, _ = await proc.run(self._git(self.repo_dir(app), listing), env=self._env(),
+                                    timeout=60)  # fmt: skip
+        printed = out.decode("utf-8", "replace").split() if rc == 0 else []
+        found = [b for b in printed if names_ok(b)]
+        if not found:
+            return f"no branch named '{wanted}' in the repository (it has no branches)"
+        listed = ", ".join(found[:10]) + (", ..." if len(found) > 10 else "")
+        return f"no branch named '{wanted}' in the repository; its branches: {listed}"
 
     async def fetch(self, app: App) -> None:
         """Bring the app's bare cache up to date with the remote's branches, within the
@@ -146,18 +200,22 @@ class GitSource:
             async with asyncio.timeout(self.deadline):
                 await self._fetch(app, url)
         except TimeoutError:
-            raise Unreachable(
-                f"the git server {server_of(app.git_url)} did not answer within "
-                f"{self.deadline:g} seconds; nothing was queued."
-            ) from None
+            raise self._unreachable(app) from None
+
+    def _unreachable(self, app: App) -> Unreachable:
+        return Unreachable(
+            f"the git server {server_of(app.git_url)} did not answer within "
+            f"{self.deadline:g} seconds; nothing was queued."
+        )
+
+    def _slow(self) -> list[str]:
+        """git's HTTP low-speed limit: under 1 kB/s for the whole deadline is a dead server."""
+        return ["-c", "http.lowSpeedLimit=1000", "-c", f"http.lowSpeedTime={self.deadline:g}"]
 
     async def _fetch(self, app: App, url: str) -> None:
         async with self._lock(app.id):
-            repo = self.repo_dir(app)
-            if not (repo / "HEAD").exists():
-                repo.parent.mkdir(parents=True, exist_ok=True)
-                await self._git_ok(["init", "--quiet", "--bare", str(repo)], "could not initialise")
-            slow = ["-c", "http.lowSpeedLimit=1000", "-c", f"http.lowSpeedTime={self.deadline:g}"]
+            repo = await self._ensure_repo(app)
+            slow = self._slow()
             fetch = ["fetch", "--prune", "--no-tags", "--no-recurse-submodules", "--quiet"]
             args = [*fetch, "--", url, _REFSPEC]
             rc, _, _ = await proc.run(self._git(repo, args, config=slow), env=self._env())

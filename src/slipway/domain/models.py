@@ -39,7 +39,7 @@ class App:
     git_url: str
     created_at: datetime
     updated_at: datetime
-    git_branch: str = "main"
+    git_branch: str | None = None  # None: the repository's HEAD, recorded on the first deploy
     root_directory: str | None = None
     buildpack: str = "nixpacks"
     start_command: str | None = None

@@ -35,6 +35,7 @@ API_NAMES = {
 }
 NULLABLE = frozenset(
     {
+        "git_branch",  # null or "": the repository's default branch (its HEAD)
         "root_directory",
         "start_command",
         "build_command",
@@ -76,11 +77,14 @@ def _label(value: object) -> str:
     return _text(value)
 
 
-def _branch(value: object) -> str:
-    problem = names.branch_problem(_text(value))
+def _branch(value: object) -> str | None:
+    text = _text(value)
+    if text == "":
+        return None
+    problem = names.branch_problem(text)
     if problem:
         raise _Bad(problem)
-    return _text(value)
+    return text
 
 
 def _command(value: object) -> str | None:

@@ -65,6 +65,8 @@ async def trigger(
             retry_after=10,
         )
     commit = await _resolve(platform, workspace_id, app, git_branch, sha)
+    if app.git_branch is None and git_branch is None and commit.branch:
+        await scoped.apps.record_branch(app.id, commit.branch)  # the repository's HEAD
     dep = Deployment(
         id=new_id("dep"),
         workspace_id=workspace_id,

@@ -38,6 +38,8 @@ def values(
         if cipher is None:
             raise TypeError(f"{type(obj).__name__} has an env: storing it needs the cipher")
         out["env"] = cipher.seal(out["env"])
+    if isinstance(obj, App) and "git_branch" in out:
+        out["git_branch"] = out["git_branch"] or ""  # the column predates unset branches
     return out
 
 
@@ -50,7 +52,9 @@ def api_key(row: ApiKeyRow) -> ApiKey:
 
 
 def app(row: AppRow, cipher: EnvCipher) -> App:
-    return _from_row(App, row, cipher)
+    found = _from_row(App, row, cipher)
+    found.git_branch = found.git_branch or None  # "" in the table: the repository's HEAD
+    return found
 
 
 def deployment(row: DeploymentRow) -> Deployment:

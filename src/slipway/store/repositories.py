@@ -166,6 +166,16 @@ class SqlAppRepo(ScopedRepo):
         if not found:
             raise NotFound(f"app {app.id!r} not found")
 
+    async def record_branch(self, app_id: str, branch: str) -> None:
+        stmt = (
+            update(AppRow)
+            .where(AppRow.workspace_id == self._ws, AppRow.id == app_id, AppRow.git_branch == "")
+            .values(git_branch=branch)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._db.write() as session:
+            await session.execute(stmt)
+
     async def delete(self, app_id: str) -> bool:
         """Delete the app with its deployments, revisions, traffic splits and log lines."""
         ws = self._ws

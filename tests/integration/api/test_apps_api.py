@@ -31,7 +31,7 @@ async def test_create_shape_and_defaults(
 ) -> None:
     assert set(app_a) == APP_FIELDS
     assert app_a["id"].startswith("app_")
-    assert app_a["gitBranch"] == "main"
+    assert app_a["gitBranch"] is None  # the repository's HEAD, learnt on the first deploy
     assert app_a["buildpack"] == "nixpacks"
     assert app_a["replicas"] == 1
     assert app_a["minReplicas"] == 0
@@ -189,7 +189,7 @@ async def test_rejected_patch_changes_nothing(
         {"replicas": 3, "minReplicas": 11},
         {"maxReplicas": 0, "minReplicas": 1},
         {"replicas": 2, "name": "renamed"},
-        {"replicas": 2, "gitBranch": None},
+        {"replicas": 2, "gitBranch": "a..b"},
         {"replicas": 2, "env": {"A": None}},
     ):
         r = await client.patch(url, json=body, headers=alpha.headers)

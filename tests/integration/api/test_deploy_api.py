@@ -57,8 +57,13 @@ async def test_trigger_shape(
 async def test_branch_and_sha_precedence(
     client: httpx.AsyncClient, alpha: h.Tenant, app_a: dict[str, Any], repo: Any
 ) -> None:
+    app_url = f"{alpha.base}/apps/{app_a['id']}"
     r = await deploy(client, alpha, app_a["id"], gitBranch="feature")
     assert (r.json()["gitBranch"], r.json()["gitCommitSha"]) == ("feature", repo.feature_sha)
+    assert (await client.get(app_url, headers=alpha.headers)).json()["gitBranch"] is None
+    r = await deploy(client, alpha, app_a["id"])  # no branch anywhere: the repository's HEAD
+    assert (r.json()["gitBranch"], r.json()["gitCommitSha"]) == ("main", repo.main_sha)
+    assert (await client.get(app_url, headers=alpha.headers)).json()["gitBranch"] == "main"
     r = await deploy(client, alpha, app_a["id"], gitCommitSha=repo.first_sha[:7])
     assert r.status_code == 202
     assert r.json()["gitCommitSha"] == repo.first_sha

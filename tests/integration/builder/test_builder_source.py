@@ -28,7 +28,7 @@ async def test_resolve_branch_short_and_full_sha(
     second = repo.commit("feat: second")
     app = make_app(repo.url)
 
-    head = await source.resolve(app, branch=None, sha=None)
+    head = await source.resolve(app, branch="main", sha=None)
     assert (head.branch, head.sha, head.message) == ("main", first, "feat: first")
     feature = await source.resolve(app, branch="feature/x", sha=None)
     assert (feature.branch, feature.sha, feature.message) == ("feature/x", second, "feat: second")
@@ -130,3 +130,28 @@ async def test_checkout_exact_commit_and_root_directory(
             await builder.checkout(make_app(repo.url, root_directory=root), first, tmp_path / root)
     with pytest.raises(DeployFailed):
         await builder.checkout(app, "HEAD", tmp_path / "x")
+
+
+async def test_an_app_without_a_branch_builds_the_repository_head(
+    make_repo: Callable[[], Repo], source: GitSource
+) -> None:
+    repo = make_repo()
+    repo.git("checkout", "-q", "-b", "master")
+    tip = repo.commit("feat: on master")
+    app = make_app(repo.url)
+    assert app.git_branch is None
+    head = await source.resolve(app, branch=None, sha=None)
+    assert (head.branch, head.sha) == ("master", tip)
+
+
+async def test_an_unknown_branch_names_the_branches_that_exist(
+    make_repo: Callable[[], Repo], source: GitSource
+) -> None:
+    repo = make_repo()
+    repo.commit("one")
+    repo.git("branch", "-q", "develop")
+    with pytest.raises(Invalid) as caught:
+        await source.resolve(make_app(repo.url), branch="mian", sha=None)
+    assert caught.value.errors[0].message == (
+        "no branch named 'mian' in the repository; its branches: develop, main"
+    )
