@@ -39,11 +39,15 @@ class GitRepo:
         )
         return out.stdout.strip()
 
-    def commit(self, files: dict[str, str], message: str) -> str:
+    def write(self, files: dict[str, str]) -> None:
+        """Write files into the work tree without committing them."""
         for name, content in files.items():
             target = self.path / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
+
+    def commit(self, files: dict[str, str], message: str) -> str:
+        self.write(files)
         self.git("add", "-A")
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")

@@ -47,7 +47,9 @@ _ENV_FOR = {
     "/root/.bundle/cache": ("BUNDLE_USER_CACHE",),
     "/root/.gradle": ("GRADLE_USER_HOME",),
 }
-_ALLOWED_ROOTS = ("/root/", "/usr/local/share/.cache/")
+_USR_CACHE = "/usr/local/share/.cache/"
+_USR_CACHE_INSIDE = "/root/.cache/usr-local-share/"
+_ALLOWED_ROOTS = ("/root/", _USR_CACHE)
 _SAFE = re.compile(r"^[A-Za-z0-9_./@+-]+$")
 
 
@@ -122,7 +124,7 @@ def check_cache_dir(path: str) -> str:
     ok = bool(_SAFE.fullmatch(path)) and not {"..", "."} & set(path.split("/"))
     if path.startswith("/"):
         ok = ok and path.startswith(_ALLOWED_ROOTS) and len(parts) > 2
-        inside = path.rstrip("/")
+        inside = sandbox_path(path)
     else:
         top = parts[0] if parts else ""
         nested = top == "node_modules" and len(parts) > 1  # node_modules/.cache, not itself
@@ -133,12 +135,23 @@ def check_cache_dir(path: str) -> str:
     return inside
 
 
+def sandbox_path(path: str) -> str:
+    """Where an absolute cache directory of the plan is mounted in the sandbox. nixpacks'
+    `/usr/local/share/.cache/…` (yarn's) lies in the host's read-only `/usr`, where no mount
+    point can be made: it is mounted under `/root/.cache/usr-local-share/…` instead, and the
+    package manager's variable points there."""
+    path = path.rstrip("/")
+    if path.startswith(_USR_CACHE):
+        return _USR_CACHE_INSIDE + path.removeprefix(_USR_CACHE)
+    return path
+
+
 def cache_env(all_dirs: list[str]) -> dict[str, str]:
     """The package managers' own variables that point them at the plan's cache dirs."""
     env: dict[str, str] = {}
     for path in all_dirs:
         for var in _ENV_FOR.get(path.rstrip("/"), ()):
-            env[var] = path.rstrip("/")
+            env[var] = sandbox_path(path)
     if "/root/.cache/go-build" in env.values():
         env["GOMODCACHE"] = "/root/.cache/go-build/mod"
     return env

@@ -11,10 +11,11 @@ written, up to `log_limit` lines. Builds get `BUILD_LIMITS` (memory, processes, 
 tree plus the app's caches may hold at most `output_limit` bytes: a watcher measures them
 every few seconds while a command runs, and stops the build past it.
 
-The phases, as nixpacks runs them: setup (here: check that the host has the plan's
-toolchains, see `toolchains`), install (skipped when `caching` holds the dependencies
-installed for the same lockfile), build, then packaging. Each phase's cache directories are
-per-app directories bound into the sandbox (see `caching`).
+The phases, as nixpacks runs them: setup (the plan's toolchains at the versions the app
+asks for, from the host or the toolchain store, see `toolchains`), install (skipped when
+`caching` holds the dependencies installed for the same lockfile), build, then packaging.
+Each phase's cache directories are per-app directories bound into the sandbox (see
+`caching`).
 
 The whole build runs under one time limit. Cancelling the calling task or running out of time
 kills the command's whole process group (see `proc`). The build directory is removed on
@@ -29,16 +30,21 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from slipway.builder import oci, proc, toolchains
 from slipway.builder import registry as registry_mod
+from slipway.builder.assets import write_assets
 from slipway.builder.caching import Caches, cache_env, disk_usage, make_mount_points, top_level
 from slipway.builder.plan import make_plan, provider_title
 from slipway.builder.source import GitSource
+from slipway.builder.toolchains import LABEL, Selection, ToolchainStore
+from slipway.builder.versions import read_requests
 from slipway.domain.errors import DeployFailed
 from slipway.domain.models import App, Commit, Image, Workspace
 from slipway.ports import LogSink
@@ -57,6 +63,10 @@ OUTPUT_LIMIT = 4 * GIB
 WATCH_SECONDS = 2.0
 UNTAR = (Path(__file__).parent / "untar.py").read_bytes()
 UNTAR_PATH = "/slipway/untar.py"
+# Tools that ship their own CA list (Node, pip's certifi, requests) are pointed at the host's
+# bundle, which the sandbox shows at the same path: builds trust what the host trusts.
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+CA_VARIABLES = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 
 
 class BuildLog:
@@ -92,12 +102,15 @@ class LocalBuilder:
         log_limit: int = 10000,
         push_to: str | None = None,
         output_limit: int = OUTPUT_LIMIT,
+        toolchains: ToolchainStore | None = None,
     ) -> None:
-        """`push_to`: the OCI registry to push to; `SLIPWAY_REGISTRY` when not given."""
+        """`push_to`: the OCI registry to push to; `SLIPWAY_REGISTRY` when not given.
+        `toolchains`: the toolchain store (`data_dir/toolchains/` when not given)."""
         self.data_dir = data_dir
         self.source = source
         self.sandbox = sandbox or SandboxHost()
         self.output_limit = output_limit
+        self.toolchains = toolchains or ToolchainStore(data_dir / "toolchains")
         self.registry = registry
         self.timeout_seconds = timeout_seconds
         self.log_limit = log_limit
@@ -149,14 +162,19 @@ class LocalBuilder:
         await log.announce(
             f"[nixpacks] Detected {title} project" if title else "[nixpacks] Using the Procfile"
         )
-        start = plan["start"]["cmd"]
-        if not start:
+        for note in plan.get("notes", []):  # guesses the plan had to make, said as such
+            await log.announce(f"[nixpacks] Note: {note}")
+        if not plan["start"]["cmd"]:
             raise DeployFailed("no start command was found: set one or add a Procfile.")
-        await self._setup(plan, log)
-        await self._run_phases(app, app_dir, plan, log)
+        # The image starts what the repository says; the app's startCommand is the revision's
+        # (so changing only it reuses this image), "" when only the app's setting names one.
+        start = self._detected_start(app_dir, app) if app.start_command else plan["start"]["cmd"]
+        tools = await self._setup(plan, log, app_dir, app)
+        await self._run_phases(app, app_dir, plan, log, tools)
         await self._check_output(app, app_dir)
+        await asyncio.to_thread(write_assets, app_dir, plan.get("staticAssets", {}))
         await log.announce("[nixpacks] Build succeeded")
-        spec = self._spec(workspace, app, commit, plan, start)
+        spec = self._spec(workspace, app, commit, plan, start, tools)
         image = await asyncio.to_thread(oci.package, self.images_dir, app_dir, spec)
         if self.push_to is None:
             await log.announce(f"[registry] Image stored on this host: {image.digest}")
@@ -165,6 +183,16 @@ class LocalBuilder:
         await self._push(image, workspace, app, log)
         await log.announce(f"[registry] Push complete: {image.digest}")
         return image
+
+    @staticmethod
+    def _detected_start(app_dir: Path, app: App) -> str:
+        """The start command the repository gives, without the app's `startCommand`."""
+        try:
+            plan = make_plan(app_dir, env=app.env, install_cmd=app.install_command,
+                             build_cmd=app.build_command)  # fmt: skip
+        except DeployFailed:  # nothing but the app's setting can start it
+            return ""
+        return str(plan["start"]["cmd"] or "")
 
     async def checkout(self, app: App, sha: str, app_dir: Path) -> None:
         """`git archive` of the commit (on the host, from the app's git cache) streamed into
@@ -217,14 +245,23 @@ class LocalBuilder:
         size = f"{limit / GIB:g} GiB" if limit >= GIB else f"{limit / 2**20:g} MiB"
         return f"the build wrote more than its output limit of {size} (its files and caches)."
 
-    async def _setup(self, plan: dict[str, Any], log: BuildLog) -> None:
+    async def _setup(
+        self, plan: dict[str, Any], log: BuildLog, app_dir: Path, app: App
+    ) -> toolchains.Selection:
+        """The toolchains of the plan's nixPkgs, at the versions the app asks for (see
+        `toolchains`, `versions`): chosen, provisioned when needed, logged."""
         packages: list[str] = plan["phases"]["setup"]["nixPkgs"]
         if packages:
             await log.announce(f"[nixpacks] Setup: {', '.join(packages)}")
-        error = toolchains.setup_error(packages)
-        if error:
-            await log.announce(f"[nixpacks] Setup failed: {error}")
-            raise DeployFailed(error)
+        requests = await asyncio.to_thread(read_requests, app_dir, app.env)
+        try:
+            tools = await self.toolchains.select(packages, requests, announce=log.announce)
+        except DeployFailed as exc:
+            await log.announce(f"[nixpacks] Setup failed: {exc}")
+            raise
+        for line in tools.log_lines():
+            await log.announce(line)
+        return tools
 
     async def _push(self, image: Image, workspace: Workspace, app: App, log: BuildLog) -> None:
         assert self.push_to is not None
@@ -235,17 +272,25 @@ class LocalBuilder:
         )
 
     async def _run_phases(
-        self, app: App, app_dir: Path, plan: dict[str, Any], log: BuildLog
+        self,
+        app: App,
+        app_dir: Path,
+        plan: dict[str, Any],
+        log: BuildLog,
+        tools: Selection | None = None,
     ) -> None:
+        tools = tools or Selection()
         phases = plan["phases"]
         all_dirs = [*phases["install"].get("cacheDirectories", [])]
         all_dirs += phases["build"].get("cacheDirectories", [])
         caches = Caches(self._cache_root(app), uid=self.sandbox.uid_for(app.serial))
-        env = self._build_env(app, plan, all_dirs)
+        env = self._build_env(app, plan, all_dirs, tools)
         install: list[str] = phases["install"]["cmds"]
         if install:
             await log.announce("[nixpacks] Installing dependencies...")
         reuse_key = self._reuse_key(caches, app, app_dir, plan)
+        if reuse_key is not None and tools.label:  # installed with other toolchains: redo
+            reuse_key = hashlib.sha256(f"{reuse_key}:{tools.label}".encode()).hexdigest()
         restored: list[str] | None = None
         if reuse_key is not None:
             restored = await asyncio.to_thread(caches.restore, reuse_key, app_dir)
@@ -257,14 +302,14 @@ class LocalBuilder:
         binds = caches.binds(phases["install"], all_dirs)
         for cmd in install:
             await log.announce(f"[nixpacks] Running install command: {cmd}")
-            await self._run(app, cmd, "install", app_dir, env, binds, log)
+            await self._run(app, cmd, "install", app_dir, env, binds, log, tools.ro_binds())
         if install and reuse_key:
             created = sorted(top_level(app_dir) - before)
             await asyncio.to_thread(caches.save, reuse_key, app_dir, created)
         binds = caches.binds(phases["build"], all_dirs)
         for cmd in phases["build"]["cmds"]:
             await log.announce(f"[nixpacks] Running build command: {cmd}")
-            await self._run(app, cmd, "build", app_dir, env, binds, log)
+            await self._run(app, cmd, "build", app_dir, env, binds, log, tools.ro_binds())
 
     @staticmethod
     def _reuse_key(caches: Caches, app: App, app_dir: Path, plan: dict[str, Any]) -> str | None:
@@ -284,11 +329,12 @@ class LocalBuilder:
         env: dict[str, str],
         binds: dict[str, Path],
         log: BuildLog,
+        ro_binds: Mapping[str, Path] | None = None,
     ) -> None:
         uid = self.sandbox.uid_for(app.serial)
         await asyncio.to_thread(make_mount_points, app_dir, binds, uid)
         jail = Jail(uid=uid, app_dir=app_dir, env=env, limits=BUILD_LIMITS,
-                    app_writable=True, binds=binds)  # fmt: skip
+                    app_writable=True, binds=binds, ro_binds=ro_binds or {})  # fmt: skip
         box = await self._start(["sh", "-c", cmd], jail, stderr=asyncio.subprocess.STDOUT)
         watch = asyncio.ensure_future(self._watch_output(box, [app_dir, self._cache_root(app)]))
         try:
@@ -326,9 +372,18 @@ class LocalBuilder:
 
     # ------------------------------------------------------------------ settings
 
-    def _build_env(self, app: App, plan: dict[str, Any], cache_dirs: list[str]) -> dict[str, str]:
+    def _build_env(
+        self,
+        app: App,
+        plan: dict[str, Any],
+        cache_dirs: list[str],
+        tools: Selection | None = None,
+    ) -> dict[str, str]:
         env = {"npm_config_update_notifier": "false", "npm_config_fund": "false"}
+        if Path(SYSTEM_CA_BUNDLE).is_file():  # the host's CAs (a proxy's too), bound at /etc/ssl
+            env.update(dict.fromkeys(CA_VARIABLES, SYSTEM_CA_BUNDLE))
         env.update(plan["variables"])
+        env.update(tools.env(build=True) if tools is not None else {})
         env.update({k: v for k, v in app.env.items() if k != "PORT"})
         env.update(cache_env(cache_dirs))
         env["HOME"] = "/tmp"  # noqa: S108 (the sandbox's private tmpfs, not the host's /tmp)
@@ -344,19 +399,29 @@ class LocalBuilder:
         return f"{self._ref_registry()}/{workspace.name}/{app.name}"
 
     def _spec(
-        self, workspace: Workspace, app: App, commit: Commit, plan: dict[str, Any], start: str
+        self,
+        workspace: Workspace,
+        app: App,
+        commit: Commit,
+        plan: dict[str, Any],
+        start: str,
+        tools: Selection | None = None,
     ) -> oci.ImageSpec:
         port = app.env.get("PORT", "")
+        tools = tools or Selection()
+        labels = {
+            "org.opencontainers.image.revision": commit.sha,
+            "dev.slipway.git.branch": commit.branch or "",
+            "dev.slipway.git.message": commit.message,
+        }
+        if tools.label:  # the store entries its replicas get bound (runtime/local/process.py)
+            labels[LABEL] = tools.label
         return oci.ImageSpec(
             ref_prefix=self._ref_prefix(workspace, app),
             start_command=start,
-            env={"PATH": toolchain_path(), **plan["variables"]},
+            env={"PATH": toolchain_path(), **plan["variables"], **tools.env()},
             port=port if port.isdigit() else "8080",
-            labels={
-                "org.opencontainers.image.revision": commit.sha,
-                "dev.slipway.git.branch": commit.branch or "",
-                "dev.slipway.git.message": commit.message,
-            },
+            labels=labels,
         )
 
     # ------------------------------------------------------------------ reuse
@@ -380,8 +445,9 @@ class LocalBuilder:
 
 
 # Bump when a provider's plans change, so old images are not reused. 3: images are root's,
-# 0644/0755 (sandboxes run as per-app uids).
-BUILDER_VERSION = "3"
+# 0644/0755 (sandboxes run as per-app uids). 4: the image starts the detected command (the
+# app's startCommand is the revision's), toolchain versions, static sites served by caddy.
+BUILDER_VERSION = "4"
 
 
 def build_key(app: App, commit: Commit, *, pushed_to: str = "") -> str:
@@ -394,12 +460,31 @@ def build_key(app: App, commit: Commit, *, pushed_to: str = "") -> str:
         "buildpack": app.buildpack,
         "install": app.install_command,
         "build": app.build_command,
-        "start": app.start_command,
-        "env": app.env,
+        "env": build_env(app.env, app.install_command, app.build_command),
         "name": app.name,
         "workspace": app.workspace_id,
     }
     return hashlib.sha256(oci.canonical(settings)).hexdigest()
+
+
+# Variables a build is known to read: the plan's switches, the package managers' settings,
+# and the frameworks' build-time prefixes (baked into bundles by Next.js, Vite, CRA, ...).
+BUILD_ENV_PREFIXES = (
+    "NIXPACKS_", "NODE_", "NPM_", "npm_config_", "YARN_", "PNPM_", "COREPACK_", "BUN_",
+    "PIP_", "UV_", "POETRY_", "PDM_", "PYTHON", "GO", "CGO_", "CARGO_", "RUST", "BUNDLE_",
+    "RAILS_", "RACK_", "COMPOSER_", "MAVEN_", "GRADLE_", "JAVA_", "DENO_",
+    "NEXT_PUBLIC_", "VITE_", "REACT_APP_", "PUBLIC_", "GATSBY_", "NUXT_", "EXPO_PUBLIC_",
+    "VUE_APP_", "STORYBOOK_", "ASTRO_", "SVELTEKIT_",
+)  # fmt: skip
+_REFERENCED = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def build_env(env: Mapping[str, str], *commands: str | None) -> dict[str, str]:
+    """The part of the app's env that decides what its build produces: the variables above
+    and any the app's own install/build commands name (`$VAR`, `${VAR}`). A change to any
+    other variable (a database URL, a secret the app reads at run time) reuses the image."""
+    named = {m for cmd in commands if cmd for m in _REFERENCED.findall(cmd)}
+    return {k: v for k, v in env.items() if k.startswith(BUILD_ENV_PREFIXES) or k in named}
 
 
 def _own_dir(path: Path, uid: int) -> None:

@@ -143,7 +143,7 @@ def _config(spec: ImageSpec, layer_hex: str) -> dict[str, Any]:
         "created": "1970-01-01T00:00:00Z",
         "config": {
             "Env": [f"{k}={v}" for k, v in sorted(spec.env.items())],
-            "Cmd": ["sh", "-c", spec.start_command],
+            "Cmd": ["sh", "-c", spec.start_command] if spec.start_command else None,
             "WorkingDir": "/app",
             "ExposedPorts": {f"{spec.port}/tcp": {}},
             "Labels": dict(sorted(spec.labels.items())),

@@ -10,11 +10,19 @@ A plan is assembled in layers, each overriding the one before, as nixpacks does:
    `NIXPACKS_INSTALL_CACHE_DIRS`, `NIXPACKS_BUILD_CACHE_DIRS` from the app's environment,
 5. the app's own `installCommand` / `buildCommand` / `startCommand` (the arguments).
 
-`variables` holds only the provider's and the config file's variables (and
-`NIXPACKS_METADATA`), never the app's environment: the plan ends up in the image config,
-and app variables may be secrets. Once any layer replaces the install commands, the
-install phase loses its `onlyIncludeFiles` (what it reads is no longer known), so its
-output is never reused across builds.
+Providers see the config file's `variables` beneath the app's environment (as nixpacks
+does), so a switch such as `NIXPACKS_SPA_OUT_DIR` may live in nixpacks.toml. `variables`
+holds only the provider's and the config file's variables (and `NIXPACKS_METADATA`), never
+the app's environment: the plan ends up in the image config, and app variables may be
+secrets. Once any layer replaces the install commands, the install phase loses its
+`onlyIncludeFiles` (what it reads is no longer known), so its output is never reused across
+builds.
+
+Besides nixpacks' keys the plan has `notes`: sentences for the build log, e.g. that the
+provider guessed the start command (kept only while that command is the plan's). And
+`staticAssets` (nixpacks' name) maps file names to the text the builder writes to
+`/app/.slipway/assets/<name>` (a static site's Caddyfile); it is present only when a
+provider ships some.
 """
 
 from __future__ import annotations
@@ -46,10 +54,12 @@ def make_plan(
 ) -> dict[str, Any]:
     """The plan for the app checked out at `app_dir`. DeployFailed when nothing can run it."""
     config = _read_config(app_dir, env)
-    provider = _choose_provider(app_dir, env, config)
-    base = provider.plan(app_dir, env) if provider else ProviderPlan()
+    seen = {**_config_variables(config), **env}  # what providers read their switches from
+    provider = _choose_provider(app_dir, seen, config)
+    base = provider.plan(app_dir, seen) if provider else ProviderPlan()
     if provider:
         base.variables["NIXPACKS_METADATA"] = ",".join([provider.name, *base.metadata])
+    guessed = base.start if base.guess else None
     base.start = providers.procfile_start(app_dir) or base.start
     provider_install = list(base.install)
     _apply_config(base, config)
@@ -63,6 +73,8 @@ def make_plan(
     base.start = start_cmd or base.start
     if provider is None and not base.start:
         raise DeployFailed(NO_PROVIDER)
+    if base.start != guessed:
+        base.guess = None  # the Procfile, config or settings chose the start command
     return _shape([provider.name] if provider else [], base)
 
 
@@ -82,17 +94,21 @@ def _shape(names: list[str], p: ProviderPlan) -> dict[str, Any]:
     build: dict[str, Any] = {"name": "build", "dependsOn": ["install"], "cmds": p.build}
     if p.build_cache:
         build["cacheDirectories"] = p.build_cache
-    return {
+    plan: dict[str, Any] = {
         "providers": names,
         "buildImage": BUILD_IMAGE,
         "variables": dict(sorted(p.variables.items())),
-        "phases": {
-            "setup": {"name": "setup", "nixPkgs": list(p.packages)},
-            "install": install,
-            "build": build,
-        },
-        "start": {"cmd": p.start},
     }
+    if p.static_assets:
+        plan["staticAssets"] = dict(sorted(p.static_assets.items()))
+    plan["phases"] = {
+        "setup": {"name": "setup", "nixPkgs": list(p.packages)},
+        "install": install,
+        "build": build,
+    }
+    plan["start"] = {"cmd": p.start}
+    plan["notes"] = [p.guess] if p.guess else []
+    return plan
 
 
 def _config_path(app_dir: Path, env: Mapping[str, str]) -> Path | None:
@@ -122,6 +138,13 @@ def _read_config(app_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DeployFailed(f"{path.name} must hold a table of settings.")
     return data
+
+
+def _config_variables(config: Mapping[str, Any]) -> dict[str, str]:
+    variables = config.get("variables")
+    if not isinstance(variables, dict):
+        return {}
+    return {str(k): str(v) for k, v in variables.items()}
 
 
 def _choose_provider(
@@ -164,9 +187,7 @@ def _apply_config(p: ProviderPlan, config: Mapping[str, Any]) -> None:
     start = config.get("start")
     if isinstance(start, dict) and isinstance(start.get("cmd"), str):
         p.start = start["cmd"]
-    variables = config.get("variables")
-    if isinstance(variables, dict):
-        p.variables.update({str(k): str(v) for k, v in variables.items()})
+    p.variables.update(_config_variables(config))
 
 
 def _apply_env(p: ProviderPlan, env: Mapping[str, str]) -> None:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -104,6 +105,8 @@ class Jail:
     limits: Limits
     app_writable: bool = False  # builds write /app; replicas and release commands do not
     binds: Mapping[str, Path] = field(default_factory=dict)  # sandbox path -> host dir (rw)
+    # sandbox path -> host dir, read-only (toolchains at /opt/slipway/toolchains/<name>)
+    ro_binds: Mapping[str, Path] = field(default_factory=dict)
     files: Mapping[str, bytes] = field(default_factory=dict)  # sandbox path -> content (ro)
     workdir: str = "/app"
     network: bool = True  # outbound access; False: loopback only
@@ -325,6 +328,9 @@ def bwrap_argv(
     mounts.bind("--bind" if jail.app_writable else "--ro-bind", str(jail.app_dir), "/app")
     for inside, host in jail.binds.items():
         mounts.bind("--bind", str(host), inside)
+    for inside, host in jail.ro_binds.items():
+        _check_ro_bind(inside, host)
+        mounts.bind("--ro-bind", str(host), inside)
     args += mounts.args
     args += ["--chdir", jail.workdir]
     args += ["--seccomp", str(seccomp_fd), "--info-fd", str(info_fd), "--block-fd", str(block_fd)]
@@ -338,6 +344,28 @@ def bwrap_argv(
     # as its arguments, which the shell passes on to exec without reading them.
     args += ["/bin/sh", "-c", UMASK_SCRIPT, "sandbox"]
     return args
+
+
+_RO_BIND_PATH = re.compile(r"^(/[A-Za-z0-9_+@][A-Za-z0-9._+@-]*)+$")
+_RESERVED = ("/app", "/tmp", "/proc", "/dev", "/etc")  # noqa: S108 (sandbox paths)
+
+
+def _check_ro_bind(inside: str, host: Path) -> None:
+    """A read-only bind must name plain absolute paths (no `..`, no option-like or odd
+    characters: each becomes one argument of bwrap's, never a shell word) and may not
+    cover or hide what the sandbox itself mounts (/app, /tmp, the toolchains, /etc...)."""
+    source = str(host)
+    if not _RO_BIND_PATH.fullmatch(inside) or ".." in inside.split("/"):
+        raise SandboxError(f"refusing a read-only bind at {inside!r}")
+    if not source.startswith("/") or os.path.normpath(source) != source or "\n" in source:
+        raise SandboxError(f"refusing a read-only bind of {source!r}")
+    for taken in (*_RESERVED, *_TOOLCHAIN_DIRS, python_prefix()):
+        if _overlaps(inside, taken):
+            raise SandboxError(f"a read-only bind at {inside} would cover {taken}")
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 class _Mounts:

@@ -95,6 +95,12 @@ async def test_python_plain(
         f"[nixpacks] Image for {commit.sha[:7]} already built: no phase runs",
         f"[registry] Image {image.ref} ({image.digest})",
     ]
+    # A new start command, health check or run-time variable reuses the image too: the
+    # revision carries the start command, the image keeps what the repository says.
+    app.start_command, app.env = "python main.py --verbose", {"DATABASE_URL": "postgres://x"}
+    changed = Lines()
+    assert await builder.build(workspace=WORKSPACE, app=app, commit=commit, log=changed) == image
+    assert changed.lines == again.lines
 
 
 async def test_node_plain_streams_build_output(

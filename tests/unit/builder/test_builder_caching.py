@@ -22,7 +22,7 @@ APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
     ("given", "inside"),
     [
         ("/root/.npm", "/root/.npm"),
-        ("/usr/local/share/.cache/yarn/v6", "/usr/local/share/.cache/yarn/v6"),
+        ("/usr/local/share/.cache/yarn/v6", "/root/.cache/usr-local-share/yarn/v6"),
         ("node_modules/.cache", "/app/node_modules/.cache"),
         (".next/cache/", "/app/.next/cache"),
         ("target", "/app/target"),
@@ -48,6 +48,10 @@ def test_cache_env_points_tools_at_the_plan_dirs() -> None:
         "npm_config_cache": "/root/.npm",
         "GOCACHE": "/root/.cache/go-build",
         "GOMODCACHE": "/root/.cache/go-build/mod",
+    }
+    # yarn's nixpacks cache lies in the read-only /usr: mounted under /root, yarn told so.
+    assert cache_env(["/usr/local/share/.cache/yarn/v6"]) == {
+        "YARN_CACHE_FOLDER": "/root/.cache/usr-local-share/yarn/v6"
     }
 
 

@@ -144,3 +144,36 @@ def test_provider_title() -> None:
     assert provider_title(make_plan(APPS / "python-plain", env={})) == "Python"
     assert provider_title(make_plan(APPS / "node-plain", env={})) == "Node.js"
     assert provider_title(make_plan(APPS / "procfile", env={})) is None
+
+
+def test_notes_and_static_assets_keys() -> None:
+    plain = make_plan(APPS / "python-plain", env={})
+    assert plain["notes"] == [] and "staticAssets" not in plain
+    static = make_plan(APPS / "static-site", env={})
+    assert list(static) == [
+        "providers", "buildImage", "variables", "staticAssets", "phases", "start", "notes"
+    ]  # fmt: skip
+    assert set(static["staticAssets"]) == {"Caddyfile"}
+    flask = make_plan(APPS / "python-flask", env={})
+    assert flask["notes"][0].startswith("start command guessed: flask's development server")
+
+
+def test_config_variables_reach_providers_beneath_the_env(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"devDependencies": {"vite": "6"}}')
+    (tmp_path / "nixpacks.toml").write_text("[variables]\nNIXPACKS_SPA_OUT_DIR = 'site'\n")
+    plan = make_plan(tmp_path, env={})
+    assert plan["variables"]["NIXPACKS_SPA_OUTPUT_DIR"] == "site"
+    assert plan["variables"]["NIXPACKS_SPA_OUT_DIR"] == "site"  # the config's, as before
+    plan = make_plan(tmp_path, env={"NIXPACKS_SPA_OUT_DIR": "www"})
+    assert plan["variables"]["NIXPACKS_SPA_OUTPUT_DIR"] == "www"
+
+
+def test_a_plain_vite_app_with_nothing_else_to_start_is_served_by_caddy(tmp_path: Path) -> None:
+    package = {"scripts": {"build": "vite build"}, "devDependencies": {"vite": "^5"}}
+    (tmp_path / "package.json").write_text(json.dumps(package))
+    plan = make_plan(tmp_path, env={})
+    assert plan["start"]["cmd"].startswith("exec caddy run --config /app/.slipway/assets/")
+    assert "root * /app/dist" in plan["staticAssets"]["Caddyfile"]
+    # With a server of its own it starts that instead.
+    (tmp_path / "index.js").write_text("require('http')")
+    assert make_plan(tmp_path, env={})["start"]["cmd"] == "node index.js"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,6 +124,16 @@ def test_build_key_changes_with_settings() -> None:
     app = App("app_1", "ws_1", "web", "https://x/y.git", now, now)
     commit = Commit("main", "a" * 40, "m")
     key = build_key(app, commit)
-    app.env = {"A": "1"}
-    assert build_key(app, commit) != key
     assert len(key) == 64 and int(key, 16) >= 0
+    for changed in ({"install_command": "npm i"}, {"build_command": "make"},
+                    {"root_directory": "web"}, {"env": {"VITE_API_URL": "https://a"}},
+                    {"env": {"NIXPACKS_NODE_VERSION": "18"}}):  # fmt: skip
+        assert build_key(replace(app, **changed), commit) != key, changed
+    # What only the running app reads reuses the image.
+    runtime_env = {"DATABASE_URL": "postgres://x", "SECRET": "s"}
+    for same in ({"start_command": "node other.js"}, {"health_check_path": "/up"},
+                 {"replicas": 3}, {"env": runtime_env}):  # fmt: skip
+        assert build_key(replace(app, **same), commit) == key, same
+    # ... unless the build commands name the variable.
+    named = replace(app, build_command="make TARGET=$TARGET", env={"TARGET": "a"})
+    assert build_key(named, commit) != build_key(replace(named, env={"TARGET": "b"}), commit)

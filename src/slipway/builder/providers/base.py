@@ -9,6 +9,11 @@ Besides nixpacks' fields a plan names `install_inputs`: the files the install ph
 reuses the install phase's output while their contents are unchanged; `None` means the
 install phase reads the whole tree (e.g. `pip install .`) and is never reused. nixpacks
 calls the same idea `onlyIncludeFiles`, and the plan prints it under that name.
+
+`guess` is set when the provider had to guess the start command (nothing in the app names
+one): a sentence the plan carries in its `notes`, for the build log. `static_assets` are
+files the image gets under `/app/.slipway/assets/<name>` (nixpacks' `staticAssets`, which
+it writes under `/assets/`), e.g. the Caddyfile of a static site.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class ProviderPlan:
     build_cache: list[str] = field(default_factory=list)
     install_inputs: list[str] | None = None  # onlyIncludeFiles of the install phase
     metadata: list[str] = field(default_factory=list)  # NIXPACKS_METADATA after the name
+    guess: str | None = None  # why the start command is a guess, for the plan's notes
+    static_assets: dict[str, str] = field(default_factory=dict)  # name -> file text
 
 
 class Provider(Protocol):
@@ -69,6 +76,42 @@ def read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def read_jsonc(path: Path) -> dict[str, Any]:
+    """A JSON-with-comments object (deno.jsonc): `//` and `/* */` comments and trailing
+    commas are dropped outside strings; {} when it is missing or not an object."""
+    text, out, i = read_text(path), [], 0
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            end = i + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            out.append(text[i : end + 1])
+            i = end + 1
+            continue
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = len(text) if end < 0 else end + 2
+            continue
+        if char in "]}":  # a trailing comma before the bracket
+            kept = len(out)
+            while kept and out[kept - 1].isspace():
+                kept -= 1
+            if kept and out[kept - 1] == ",":
+                del out[kept - 1]
+        out.append(char)
+        i += 1
+    try:
+        data = json.loads("".join(out) or "null")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def has(app_dir: Path, *names: str) -> bool:
     """Whether any of `names` is a file of the app."""
     return any((app_dir / n).is_file() for n in names)
@@ -98,6 +141,23 @@ def glob_files(app_dir: Path, pattern: str, *, limit: int = 2000) -> list[Path]:
         if path.resolve().is_relative_to(root) and not path.is_symlink():
             found.append(path)
     return sorted(found)
+
+
+_SUBDIR = re.compile(r"^[A-Za-z0-9_.@+ -]+(?:/[A-Za-z0-9_.@+ -]+)*/?$")
+
+
+def app_subdir(path: str) -> str | None:
+    """`path` as a directory of the app ("dist", "build/client", "." for the app itself),
+    or None when it is absolute, leaves the app or holds characters a config could misread
+    (quotes, braces, `$`, newlines)."""
+    path = path.strip()
+    if path.startswith("./"):
+        path = path[2:]
+    if path in ("", ".", "./"):
+        return "."
+    if not _SUBDIR.fullmatch(path) or ".." in path.split("/"):
+        return None
+    return path.rstrip("/")
 
 
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_./@:+=,-]+$")

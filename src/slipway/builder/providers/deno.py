@@ -1,17 +1,16 @@
 """Deno (nixpacks' `providers/deno.rs`): deno.json(c), or a script importing from deno.land.
 
-Build is `deno cache <first index.{ts,tsx,js,jsx}>`; start is the `start` task of deno.json,
-else `deno run --allow-all <that file>`.
+Build is `deno cache <first index.{ts,tsx,js,jsx}>`; start is the `start` task of deno.json
+or deno.jsonc (comments and trailing commas allowed), else `deno run --allow-all <that file>`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from slipway.builder.providers.base import ProviderPlan, glob_files, has, read_text
+from slipway.builder.providers.base import ProviderPlan, glob_files, has, read_jsonc, read_text
 
 _IMPORT = re.compile(r"""import .+ from ["'`]https://deno\.land/[^"'`]+\.(?:ts|js|tsx|jsx)["'`]""")
 _SOURCES = ("**/*.ts", "**/*.tsx", "**/*.js", "**/*.jsx")
@@ -28,15 +27,12 @@ def _index(app_dir: Path) -> str | None:
 
 
 def _start_task(app_dir: Path) -> str | None:
+    """The `start` task of deno.json, else of deno.jsonc (comments and trailing commas
+    allowed in either)."""
     for name in ("deno.json", "deno.jsonc"):
-        text = read_text(app_dir / name)
-        if not text:
+        if not has(app_dir, name):
             continue
-        text = re.sub(r"^\s*//.*$", "", text, flags=re.M)  # jsonc line comments
-        try:
-            tasks = json.loads(text).get("tasks", {})
-        except (ValueError, AttributeError):
-            return None
+        tasks = read_jsonc(app_dir / name).get("tasks")
         start = tasks.get("start") if isinstance(tasks, dict) else None
         return start if isinstance(start, str) else None
     return None

@@ -39,16 +39,17 @@ class JavaProvider:
             build = [f"{gradle} clean build -x check -x test"]
             if not (app_dir / "gradlew").stat().st_mode & 0o111:
                 build.insert(0, "chmod +x gradlew")
-            flag = "-Dserver.port=$PORT" if "springframework" in _gradle_text(app_dir) else ""
+            flag = "-Dserver.port=$PORT" if _spring_gradle(_gradle_text(app_dir)) else ""
+            # nixpacks' command, down to its two spaces when there is no port flag
             start = f"java $JAVA_OPTS -jar {flag} $(ls -1 build/libs/*jar | grep -v plain)"
             return ProviderPlan(
                 packages=["jdk17", "gradle"],
                 build=build,
-                start=" ".join(start.split()),
+                start=start,
                 build_cache=["/root/.gradle"],
             )
-        wrapper = has(app_dir, "mvnw", ".mvn/wrapper/maven-wrapper.properties")
-        mvn = "chmod +x ./mvnw && ./mvnw" if wrapper and has(app_dir, "mvnw") else "mvn"
+        wrapper = has(app_dir, "mvnw") and has(app_dir, ".mvn/wrapper/maven-wrapper.properties")
+        mvn = "chmod +x ./mvnw && ./mvnw" if wrapper else "mvn"
         flag = _port_flag(read_text(app_dir / "pom.xml"))
         start = f"java {flag} $JAVA_OPTS -jar target/*jar" if has(app_dir, "pom.xml") else ""
         return ProviderPlan(
@@ -57,6 +58,12 @@ class JavaProvider:
             start=start or "java $JAVA_OPTS -jar target/*jar",
             build_cache=[".m2/repository"],
         )
+
+
+def _spring_gradle(text: str) -> bool:
+    """Spring Boot (or Grails) in a Gradle build, by nixpacks' markers."""
+    markers = ("org.springframework.boot", "spring-boot-gradle-plugin", "org.grails:grails-")
+    return any(m in text for m in markers)
 
 
 def _gradle_text(app_dir: Path) -> str:

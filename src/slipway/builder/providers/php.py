@@ -2,9 +2,10 @@
 
 Install is `composer install --ignore-platform-reqs` (plus the Node install when there is a
 package.json); build is `<pm> run prod|build` when package.json has that script. Start is
-PHP's built-in server on `$PORT` with `public/` (Laravel and most frameworks) or the app as
-document root: nixpacks runs nginx + php-fpm from its own assets, which this platform
-does not ship (a documented difference).
+PHP's built-in server on `$PORT` with `NIXPACKS_PHP_ROOT_DIR` (nixpacks' switch, e.g.
+`/app/public`), else `public/` (Laravel and most frameworks), else the app as document root:
+nixpacks runs nginx + php-fpm from its own assets, which this platform does not ship (a
+documented difference; an app's nginx.conf or nginx.template.conf is not used either).
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from slipway.builder.providers import node
-from slipway.builder.providers.base import ProviderPlan, has, present, read_json
+from slipway.builder.providers.base import (
+    ProviderPlan,
+    app_subdir,
+    config_var,
+    has,
+    present,
+    quote,
+    read_json,
+)
+from slipway.domain.errors import DeployFailed
 
 
 class PhpProvider:
@@ -37,12 +47,19 @@ class PhpProvider:
             build = [f"{pm} run {s}" for s in ("prod", "build") if s in scripts][:1]
             packages += ["nodejs_20"]
         root = "public" if (app_dir / "public").is_dir() else "."
+        configured = config_var(env, "PHP_ROOT_DIR")
+        if configured:
+            under_app = configured == "/app" or configured.startswith("/app/")
+            inside = app_subdir((configured[4:].lstrip("/") or ".") if under_app else configured)
+            if inside is None:
+                raise DeployFailed("NIXPACKS_PHP_ROOT_DIR must name a directory of the app.")
+            root = inside
         inputs = ("composer.json", "composer.lock", *node.INSTALL_INPUTS)
         return ProviderPlan(
             packages=packages,
             install=install,
             build=build,
-            start=f"php -S 0.0.0.0:${{PORT:-80}} -t {root}",
+            start=f"php -S 0.0.0.0:${{PORT:-80}} -t {quote(root)}",
             install_cache=["/root/.cache/composer"],
             install_inputs=present(app_dir, inputs),
         )

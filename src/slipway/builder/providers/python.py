@@ -9,10 +9,17 @@ The venv lives at `/app/.venv` rather than nixpacks' `/opt/venv`: builds run wit
 `/app`, and the runtime binds the image's app tree at `/app` too, so the absolute paths inside
 the venv stay valid. `/app/.venv/bin` comes first on the sandbox's PATH.
 
-Start: Django (manage.py and a django dependency) → `python manage.py migrate && gunicorn
-<WSGI module>`; a main.py that runs itself (`__main__`) → `python main.py`, as nixpacks; a
-FastAPI or Flask `app` object in main.py/app.py with no `__main__` block → uvicorn / gunicorn
-on `$PORT` (nixpacks would start a script that exits at once); else a pyproject module.
+Start, in order: Django (manage.py and a django dependency) with gunicorn → `python manage.py
+migrate && gunicorn <WSGI module>`, as nixpacks; a main.py that runs itself (`__main__`) →
+`python main.py`; a FastAPI or Flask `app` object in main.py/app.py → uvicorn / gunicorn on
+`$PORT`, but only when that server is a listed dependency (requirements.txt, pyproject.toml,
+Pipfile; `fastapi[standard]` brings uvicorn). Otherwise the provider guesses, and says so in
+the plan's notes: Django or Flask without gunicorn runs on its development server, FastAPI
+without uvicorn runs its file as nixpacks would (`python main.py`); then any main.py runs (no
+note: that is what a main.py is for); else the project's one console script
+(`[project.scripts]`, setup.cfg/setup.py `console_scripts`), else nixpacks' `python -m
+<package, module or project name>`. A Procfile, nixpacks.toml or the app's start command
+replaces any of these.
 """
 
 from __future__ import annotations
@@ -114,10 +121,12 @@ class PythonProvider:
         postgres = uses_dep(app_dir, "psycopg")
         flags = [("django", django), ("postgres", postgres)]
         flags += [("poetry", has(app_dir, "poetry.lock")), ("pdm", has(app_dir, "pdm.lock"))]
+        start, guess = self._start(app_dir, django=django)
         return ProviderPlan(
             packages=["python3", "gcc"] + (["pipenv"] if pm == "pipenv" else []),
             install=[install] if install else [],
-            start=self._start(app_dir, django=django),
+            start=start,
+            guess=guess,
             variables=variables,
             install_cache=_CACHES.get(pm or "", [PIP_CACHE]) if pm else [],
             install_inputs=present(app_dir, _INPUTS[pm]) if pm in _INPUTS else None,
@@ -125,18 +134,33 @@ class PythonProvider:
         )
 
     @staticmethod
-    def _start(app_dir: Path, *, django: bool) -> str | None:
+    def _start(app_dir: Path, *, django: bool) -> tuple[str | None, str | None]:
+        """The start command, and why it is a guess (None when the app names it)."""
+        if django and uses_dep(app_dir, "gunicorn"):
+            return f"python manage.py migrate && gunicorn {_wsgi_module(app_dir)}", None
         if django:
-            return f"python manage.py migrate && gunicorn {_wsgi_module(app_dir)}"
+            return "python manage.py migrate && python manage.py runserver 0.0.0.0:${PORT:-8000}", (
+                "start command guessed: Django's development server, as no gunicorn is in the "
+                "dependencies; add gunicorn or a Procfile to choose"
+            )
         main = read_text(app_dir / "main.py")
-        if has(app_dir, "main.py") and "__main__" in main:
-            return "python main.py"
+        if has(app_dir, "main.py") and _RUNS_ITSELF.search(main):
+            return "python main.py", None
         web = _web_entry(app_dir)
         if web:
             return web
         if has(app_dir, "main.py"):
-            return "python main.py"
-        return _pyproject_module(app_dir)
+            return "python main.py", None
+        return _project_entry(app_dir)
+
+
+_RUNS_ITSELF = re.compile(r"^if\s.*__main__", re.M)
+_FLASK = re.compile(r"^app\s*=\s*(?:flask\.)?Flask\(", re.M)
+_FASTAPI = re.compile(r"^app\s*=\s*(?:fastapi\.)?FastAPI\(", re.M)
+_NO_SERVER = (
+    "start command guessed: {module}.py defines a {framework} app but runs nothing and no "
+    "{server} is in the dependencies; add {server} or a Procfile to choose"
+)
 
 
 def _wsgi_module(app_dir: Path) -> str:
@@ -147,27 +171,64 @@ def _wsgi_module(app_dir: Path) -> str:
     return f"{app_dir.name}.wsgi"
 
 
-def _web_entry(app_dir: Path) -> str | None:
-    """uvicorn for a FastAPI `app`, gunicorn for a Flask `app`, in main.py or app.py."""
+def _web_entry(app_dir: Path) -> tuple[str, str | None] | None:
+    """uvicorn for a FastAPI `app`, gunicorn for a Flask `app` (main.py, then app.py), when
+    that server is a dependency; else the guess for that app, with its note."""
+    uvicorn = uses_dep(app_dir, "uvicorn") or uses_dep(app_dir, "fastapi[standard]")
+    gunicorn = uses_dep(app_dir, "gunicorn")
     for module in ("main", "app"):
         text = read_text(app_dir / f"{module}.py")
-        if re.search(r"^app\s*=\s*(fastapi\.)?FastAPI\(", text, re.M):
-            return f"uvicorn {module}:app --host 0.0.0.0 --port ${{PORT:-8000}}"
-        if re.search(r"^app\s*=\s*(flask\.)?Flask\(", text, re.M):
-            return f"gunicorn --bind 0.0.0.0:${{PORT:-8000}} {module}:app"
+        if _FASTAPI.search(text):
+            if uvicorn:
+                return f"uvicorn {module}:app --host 0.0.0.0 --port ${{PORT:-8000}}", None
+            note = _NO_SERVER.format(module=module, framework="FastAPI", server="uvicorn")
+            return f"python {module}.py", note
+        if _FLASK.search(text):
+            if gunicorn:
+                return f"gunicorn --bind 0.0.0.0:${{PORT:-8000}} {module}:app", None
+            return (
+                f"FLASK_APP={module}:app flask run --host 0.0.0.0 --port ${{PORT:-8000}}",
+                "start command guessed: flask's development server, as no gunicorn is in "
+                "the dependencies; add gunicorn or a Procfile to choose",
+            )
     return None
 
 
-def _pyproject_module(app_dir: Path) -> str | None:
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SETUP_SCRIPT = re.compile(r"""console_scripts["']?\s*[:=]\s*\[?\s*["']?\s*([A-Za-z0-9_.-]+)\s*=""")
+
+
+def _project_entry(app_dir: Path) -> tuple[str | None, str | None]:
+    """The project's one console script, else nixpacks' `python -m <module>`; both guesses."""
     try:
         project = tomllib.loads(read_text(app_dir / "pyproject.toml")).get("project", {})
     except tomllib.TOMLDecodeError:
-        return None
-    if not isinstance(project, dict):
-        return None
-    for key in ("packages", "py-modules"):
+        project = {}
+    project = project if isinstance(project, dict) else {}
+    scripts = project.get("scripts")
+    names = sorted(scripts) if isinstance(scripts, dict) else []
+    if not names:
+        for setup in ("setup.cfg", "setup.py"):
+            found = _SETUP_SCRIPT.search(read_text(app_dir / setup))
+            if found:
+                names = [found.group(1)]
+                break
+    if len(names) == 1 and _NAME.fullmatch(names[0]):
+        return names[0], (
+            f"start command guessed: the project's console script `{names[0]}`; "
+            "add a Procfile to choose"
+        )
+    module = project.get("name")  # nixpacks: the first package, else module, else the name
+    for key in ("py-modules", "packages"):
         items = project.get(key)
         if isinstance(items, list) and items and isinstance(items[0], str):
-            return f"python -m {items[0]}"
-    name = project.get("name")
-    return f"python -m {name}" if isinstance(name, str) and name.isidentifier() else None
+            module = items[0]
+    if isinstance(module, str) and _NAME.fullmatch(module):
+        return f"python -m {module}", _AS_MODULE.format(name=module)
+    return None, None
+
+
+_AS_MODULE = (
+    "start command guessed: runs `{name}` as a module (python -m), as nixpacks does; "
+    "add a Procfile to choose"
+)
