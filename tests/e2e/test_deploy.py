@@ -4,6 +4,7 @@ spec's curl body, watch it succeed, reach it through the router, replace it, and
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from tests.conftest import NODE_APP, PYTHON_APP
@@ -62,6 +63,20 @@ def test_python_and_node_apps_deploy_and_serve_through_the_router(platform, make
     assert done2["revisionName"] == "my-api-00002"
     assert platform.get_app("my-api.acme.localhost").text.startswith("second ")
 
+    # A new start command and a run-time variable deploy the same image: no phase runs.
+    api.patch(
+        f"/workspaces/{ws_id}/apps/{app['id']}",
+        json={"startCommand": "exec python main.py", "env": {"GREETING": "v3"}},
+    )
+    restarted = deploy(api, ws_id, app["id"])
+    assert restarted["status"] == "succeeded", restarted
+    assert restarted["imageRef"] == done2["imageRef"]
+    restart_logs = api.get(f"/workspaces/{ws_id}/deploy/{restarted['id']}/logs").json()["logs"]
+    assert any("already built: no phase runs" in line for line in restart_logs), restart_logs
+    assert not any("Running install command" in line for line in restart_logs)
+    assert restarted["revisionName"] == "my-api-00003"
+    assert platform.get_app("my-api.acme.localhost").text.startswith("v3 ")
+
     # A Node app with a build script.
     node = make_repo("node")
     node.commit(
@@ -90,8 +105,8 @@ def test_python_and_node_apps_deploy_and_serve_through_the_router(platform, make
     assert platform.get_app("web.acme.localhost").text == "node hello built=yes"
 
     listed = api.get(f"/workspaces/{ws_id}/deploy", params={"appId": app["id"]}).json()
-    assert [d["id"] for d in listed["data"]] == [dep2["id"], dep["id"]]
-    assert listed["meta"] == {"total": 2, "page": 1, "limit": 20, "totalPages": 1}
+    assert [d["id"] for d in listed["data"]] == [restarted["id"], dep2["id"], dep["id"]]
+    assert listed["meta"] == {"total": 3, "page": 1, "limit": 20, "totalPages": 1}
 
 
 def test_failed_build_and_unhealthy_app_leave_the_old_revision_serving(platform, make_repo):
@@ -129,6 +144,26 @@ def test_failed_build_and_unhealthy_app_leave_the_old_revision_serving(platform,
     answer = platform.get_app("svc.team.localhost")
     assert answer.status_code == 200
     assert answer.text.startswith("hello")
+
+    # An app that crashes says why: its last lines of output, in the error and the log.
+    crash = "import sys\nprint('loading settings', flush=True)\nsys.exit('KeyError: DB')\n"
+    repo.commit({"main.py": crash}, "broken: crashes")
+    crashed = deploy(api, ws_id, app["id"])
+    assert crashed["status"] == "failed"
+    assert crashed["error"].startswith("the app exited with status 1 before becoming healthy.")
+    assert crashed["error"].endswith("lines of output:\nloading settings\nKeyError: DB")
+    logs = api.get(f"/workspaces/{ws_id}/deploy/{crashed['id']}/logs").json()["logs"]
+    assert logs[-2:] == ["[app] loading settings", "[app] KeyError: DB"]
+
+    # An app bound to a fixed port is told so, well before the health check's time limit.
+    fixed = PYTHON_APP.replace('int(os.environ["PORT"])', "8000")
+    repo.commit({"main.py": fixed}, "broken: fixed port")
+    started = time.monotonic()
+    wrong = deploy(api, ws_id, app["id"])
+    assert wrong["status"] == "failed"
+    assert wrong["error"].startswith("the app listens on port 8000, not on $PORT=8080")
+    assert time.monotonic() - started < 30
+    assert platform.get_app("svc.team.localhost").text.startswith("hello")
 
 
 def test_unknown_host_and_app_without_replicas(platform):

@@ -82,7 +82,10 @@ def apps_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(listed)
         return
-    rows = [(a["name"], a["id"], a["gitBranch"] or "(default)", a["replicas"], a["url"]) for a in listed["data"]]
+    rows = [
+        (a["name"], a["id"], a["gitBranch"] or "(default)", a["replicas"], a["url"])
+        for a in listed["data"]
+    ]
     render.table("Apps", ["NAME", "ID", "BRANCH", "REPLICAS", "URL"], rows)
 
 

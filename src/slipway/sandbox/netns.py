@@ -26,6 +26,7 @@ import itertools
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 NETNS_DIR = Path("/run/netns")
@@ -179,12 +180,10 @@ def _maker(name: str) -> int | None:
 # --------------------------------------------------------------------------- sockets
 
 
-def socket_in(path: str, family: int = socket.AF_INET) -> socket.socket:
-    """A non-blocking TCP socket that belongs to the network namespace at `path`.
-
-    The calling thread enters the namespace only for the socket() call; the socket stays
-    in that namespace for its whole life. Needs CAP_SYS_ADMIN (the platform runs as root).
-    """
+@contextlib.contextmanager
+def _inside(path: str) -> Iterator[None]:
+    """Run the body with the calling thread in the network namespace at `path`, then return
+    it to its own. Needs CAP_SYS_ADMIN (the platform runs as root)."""
     target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         with _lock:
@@ -192,15 +191,45 @@ def socket_in(path: str, family: int = socket.AF_INET) -> socket.socket:
             try:
                 _setns(target)
                 try:
-                    sock = socket.socket(family, socket.SOCK_STREAM)
+                    yield
                 finally:
                     _back(home)
             finally:
                 os.close(home)
     finally:
         os.close(target)
+
+
+def socket_in(path: str, family: int = socket.AF_INET) -> socket.socket:
+    """A non-blocking TCP socket that belongs to the network namespace at `path`.
+
+    The calling thread enters the namespace only for the socket() call; the socket stays
+    in that namespace for its whole life.
+    """
+    with _inside(path):
+        sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     return sock
+
+
+def listening_ports(path: str) -> set[int]:
+    """The TCP ports something listens on inside the network namespace at `path` (read from
+    `/proc/thread-self/net/tcp{,6}` while this thread is in it)."""
+    tables: list[str] = []
+    with _inside(path):
+        for name in ("tcp", "tcp6"):
+            with (
+                contextlib.suppress(OSError),
+                open(f"/proc/thread-self/net/{name}", encoding="ascii") as proc_net,
+            ):
+                tables.append(proc_net.read())
+    ports: set[int] = set()
+    for table in tables:
+        for row in table.splitlines()[1:]:
+            fields = row.split()
+            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _setns(fd: int) -> None:

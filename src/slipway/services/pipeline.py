@@ -269,6 +269,9 @@ class Deploy:
         """The new revision freezes the app's settings; a rollback's freezes the target's
         (its start command, env and health check: the old version exactly as it ran)."""
         settings = self.source
+        start = settings.start_command if settings else app.start_command or image.start_command
+        if not start:  # the image was built while the app named one; it no longer does
+            raise DeployFailed("no start command was found: set one or add a Procfile.")
         rev = await self.scoped.revisions.create(
             Revision(
                 workspace_id=app.workspace_id,
@@ -278,9 +281,7 @@ class Deploy:
                 deployment_id=self.dep.id,
                 image_ref=settings.image_ref if settings else image.ref,  # the app's own name
                 image_digest=image.digest,
-                start_command=settings.start_command
-                if settings
-                else app.start_command or image.start_command,
+                start_command=start,
                 env=dict(settings.env if settings else app.env),
                 health_check_path=settings.health_check_path if settings else app.health_check_path,
                 memory_mb=settings.memory_mb if settings else app.memory_mb,
@@ -339,7 +340,10 @@ class Deploy:
 
     async def _fail(self, error: str) -> None:
         error = self.log.redact(error)
-        await self.log(f"[deploy] Deployment failed: {error}")
+        first, *output = error.split("\n")  # a failed start's last lines of output follow
+        await self.log(f"[deploy] Deployment failed: {first}")
+        for line in output:
+            await self.log(f"[app] {line}")
         failed = replace(self.dep, status=S.FAILED, error=error, finished_at=utcnow())
         await self._settle(failed, frozenset({S.BUILDING, S.DEPLOYING}))
         await self._clean_up_after_failure()

@@ -23,9 +23,19 @@ from collections.abc import Callable
 from slipway.domain.redact import Redactor
 from slipway.ports import RevisionSpec
 from slipway.runtime.local import health, process
-from slipway.sandbox import APP_PORT, NetworkError, Sandboxed, SandboxError, SandboxHost
+from slipway.sandbox import (
+    APP_PORT,
+    ROUTER_PORT_INSIDE,
+    NetworkError,
+    Sandboxed,
+    SandboxError,
+    SandboxHost,
+)
+from slipway.sandbox.netns import listening_ports
 
 LOG_LINES = 200
+TAIL_LINES = 20  # of a failed start's output, in the deployment's error and log
+WRONG_PORT_SECONDS = 5.0  # listening on other ports only, this long: the wrong port
 STARTING_PROBE_INTERVAL = 0.15
 READY_PROBE_INTERVAL = 3.0
 FAILURES_BEFORE_UNREADY = 3
@@ -64,6 +74,7 @@ class Replica:
         self.oom_kills = 0  # over every run
         self._run_oom_kills = 0  # in the current run's sandbox
         self.logs: deque[str] = deque(maxlen=LOG_LINES)
+        self._run_tail: deque[str] = deque(maxlen=TAIL_LINES)  # the current run's last lines
         self._redact = Redactor.for_env(spec.env)  # no env value reaches a log
         self.box: Sandboxed | None = None
         self._stopping = False
@@ -128,6 +139,7 @@ class Replica:
         """Run the process once; returns whether it became healthy before it exited."""
         self.start_error = None
         self._run_oom_kills = 0
+        self._run_tail.clear()
         readers: list[asyncio.Task[None]] = []
         box: Sandboxed | None = None
         try:
@@ -193,6 +205,7 @@ class Replica:
         exited = asyncio.ensure_future(box.proc.wait())
         passed = False
         failures = 0
+        wrong_port = _WrongPort(self)
         try:
             while True:
                 interval = READY_PROBE_INTERVAL if self.ready else STARTING_PROBE_INTERVAL
@@ -210,6 +223,8 @@ class Replica:
                     failures += 1
                     if failures >= FAILURES_BEFORE_UNREADY:
                         self._set_ready(False)
+                    if not passed:
+                        await wrong_port.check(box.netns)
         finally:
             exited.cancel()
 
@@ -226,9 +241,18 @@ class Replica:
             if carry:
                 self._output(name, carry.decode("utf-8", "replace"))
 
+    def failure(self) -> str:
+        """Why the latest run could not start, with its last lines of output (redacted)."""
+        sentence = self.start_error or self.last_error or "the app did not start"
+        if not self._run_tail:
+            return f"{sentence}; it printed nothing."
+        lines = "\n".join(line[:500] for line in self._run_tail)
+        return f"{sentence}. Its last {len(self._run_tail)} lines of output:\n{lines}"
+
     def _output(self, stream: str, line: str) -> None:
         line = self._redact(line)
         self.logs.append(line)
+        self._run_tail.append(line)
         if self.on_output is not None:
             with contextlib.suppress(Exception):  # a full disk must not stop the reader
                 self.on_output(stream, line)
@@ -240,3 +264,35 @@ class Replica:
             self.ready = ready
             with contextlib.suppress(Exception):
                 self.on_ready_change()
+
+
+class _WrongPort:
+    """Tells a replica that listens, but not on `$PORT`, from one still starting: once it has
+    listened only on other ports for `WRONG_PORT_SECONDS`, its start fails saying so."""
+
+    def __init__(self, replica: Replica) -> None:
+        self.replica = replica
+        self.since: float | None = None
+        self.checked = 0.0
+
+    async def check(self, netns: str) -> None:
+        loop = asyncio.get_running_loop()
+        if not netns or loop.time() - self.checked < 1.0:
+            return
+        self.checked = loop.time()
+        try:
+            ports = await asyncio.to_thread(listening_ports, netns)
+        except OSError:
+            return
+        ports.discard(ROUTER_PORT_INSIDE)  # pasta's way to the router, not the app's
+        expected = self.replica.port
+        if not ports or expected in ports:
+            self.since = None
+            return
+        self.since = self.since or loop.time()
+        if loop.time() - self.since >= WRONG_PORT_SECONDS:
+            shown = ", ".join(str(p) for p in sorted(ports)[:5])
+            self.replica.start_error = (
+                f"the app listens on port {shown}, not on $PORT={expected}: make it listen "
+                "on the port the PORT environment variable names"
+            )

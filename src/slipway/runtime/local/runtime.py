@@ -85,7 +85,7 @@ class LocalRuntime:
                 return
             for replica in group.replicas:
                 if replica.start_error is not None:
-                    raise DeployFailed(replica.start_error)
+                    raise DeployFailed(replica.failure())
             if loop.time() >= deadline:
                 raise DeployFailed(self._timeout_message(group, timeout))
             await asyncio.sleep(WAIT_POLL_SECONDS)
