@@ -111,7 +111,7 @@ def start_platform(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # generous: other workers may be building (xdist)
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=1).status_code == 200:

@@ -46,7 +46,9 @@ async def test_missing_key_is_401(client: httpx.AsyncClient, alpha: h.Tenant) ->
     assert r.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("value", MALFORMED)
+@pytest.mark.parametrize(
+    "value", MALFORMED, ids=["word", "short", "basic", "no-scheme", "bad-char"]
+)
 async def test_malformed_key_is_401(client: httpx.AsyncClient, alpha: h.Tenant, value: str) -> None:
     r = await client.get(f"{alpha.base}/apps", headers={"Authorization": value})
     body = assert_problem(r, 401)

@@ -22,8 +22,8 @@ from slipway.builder.providers import caddy
 from slipway.builder.providers.base import ProviderPlan, app_subdir, config_var, has, read_text
 from slipway.domain.errors import DeployFailed
 
-_KEY_LINE = re.compile(r"^(\w+):\s*(.*?)\s*$")
-_STATUS_LINE = re.compile(r"^\s+(\d{3}):\s*(\S+)\s*$")
+_KEY_LINE = re.compile(r"(\w+):\s*(.*?)\s*")
+_STATUS_LINE = re.compile(r"\s+(\d{3}):\s*(\S+)\s*")
 
 
 def _staticfile(app_dir: Path) -> tuple[dict[str, str], dict[int, str]]:
@@ -32,12 +32,12 @@ def _staticfile(app_dir: Path) -> tuple[dict[str, str], dict[int, str]]:
     pages: dict[int, str] = {}
     section = None
     for line in read_text(app_dir / "Staticfile").splitlines():
-        top = _KEY_LINE.match(line)
+        top = _KEY_LINE.fullmatch(line)
         if top:
             section = top.group(1)
             keys[section] = top.group(2).strip("'\"")
             continue
-        nested = _STATUS_LINE.match(line)
+        nested = _STATUS_LINE.fullmatch(line)
         if nested and section == "status_code":
             pages[int(nested.group(1))] = nested.group(2).strip("'\"")
     return keys, pages
