@@ -1,8 +1,9 @@
 """Apps shaped like the frameworks' own getting-started apps deploy through `slipway up` with
 no Slipway-specific file, and serve their real pages: Flask (without gunicorn), FastAPI,
-Django, Express with yarn, and a Vite single-page app served by caddy. Their dependencies come
-from the package registries, as a user's would. The lockfiles are made the way their authors
-make them (`yarn install`, `npm install --package-lock-only`) before the first commit.
+Django, Express with yarn, Fastify, and a Vite single-page app served by caddy. Their
+dependencies come from the package registries, as a user's would. The lockfiles are made the
+way their authors make them (`yarn install`, `npm install --package-lock-only`) before the
+first commit.
 
 The same apps' public originals were checked by hand; docs/builds.md lists them."""
 
@@ -92,25 +93,6 @@ fastify.get("/", async () => ({ hello: "Fastify" }));
 fastify.listen({ port: Number(process.env.PORT) || 3000, host: "0.0.0.0" }, (err) => {
   if (err) { fastify.log.error(err); process.exit(1); }
 });
-"""
-
-NEXT_PAGE = """\
-export default function Home() {
-  return <main><h1>Hello from Next.js</h1></main>;
-}
-"""
-
-CRA_INDEX_HTML = """\
-<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8" /><title>React App</title></head>
-<body><noscript>You need to enable JavaScript.</noscript><div id="root"></div></body>
-</html>
-"""
-CRA_INDEX_JS = """\
-import React from "react";
-import ReactDOM from "react-dom/client";
-
-ReactDOM.createRoot(document.getElementById("root")).render(<h1>Hello from create-react-app</h1>);
 """
 
 VITE_INDEX = """\
@@ -237,60 +219,3 @@ def test_a_toolchain_this_host_cannot_provide_fails_in_seconds(platform, make_re
     assert "Python 3.14" in error and ".python-version" in error, error
     assert "SLIPWAY_TOOLCHAIN_DIRS" in error
     assert "\n" not in error
-
-
-def test_next_and_create_react_app_with_yarn(platform, make_repo):
-    """The two heavy ones (a few hundred MB of packages each): Next.js started by `next
-    start`, create-react-app built and served by caddy, never by its dev server."""
-    next_repo = make_repo("next")
-    next_repo.write({
-        "package.json": json.dumps({"name": "next-app", "private": True,
-                                    "scripts": {"dev": "next dev", "build": "next build",
-                                                "start": "next start"},
-                                    "dependencies": {"next": "14.2.15", "react": "18.3.1",
-                                                     "react-dom": "18.3.1"}}),
-        "pages/index.js": NEXT_PAGE,
-        ".gitignore": "node_modules\n.next\n",
-    })  # fmt: skip
-    _lockfile(next_repo.path, ["npx", "--yes", "yarn@1.22.22", "install", "--ignore-scripts",
-                               "--non-interactive", "--silent"])  # fmt: skip
-    next_repo.commit({}, "next app")
-
-    cra = make_repo("cra")
-    cra.write({
-        "package.json": json.dumps({"name": "cra-app", "private": True,
-                                    "dependencies": {"react": "18.3.1", "react-dom": "18.3.1",
-                                                     "react-scripts": "5.0.1"},
-                                    "scripts": {"start": "react-scripts start",
-                                                "build": "react-scripts build"},
-                                    "browserslist": {"production": [">0.2%", "not dead"]}}),
-        "public/index.html": CRA_INDEX_HTML,
-        "src/index.js": CRA_INDEX_JS,
-        ".gitignore": "node_modules\nbuild\n",
-    })  # fmt: skip
-    _lockfile(cra.path, ["npx", "--yes", "yarn@1.22.22", "install", "--ignore-scripts",
-                         "--non-interactive", "--silent"])  # fmt: skip
-    cra.commit({}, "create-react-app app")
-
-    started = {}
-    for name, repo in (("next", next_repo), ("cra", cra)):
-        ws_id, key = platform.workspace(f"ws-{name}")
-        api = platform.client(key)
-        app = api.post(f"/workspaces/{ws_id}/apps", json={"name": name, "gitUrl": repo.url})
-        assert app.status_code == 201, app.text
-        dep = api.post(f"/workspaces/{ws_id}/deploy", json={"appId": app.json()["id"]})
-        started[name] = (api, ws_id, dep.json()["id"])
-    for name, (api, ws_id, dep_id) in started.items():
-        done = wait_for(api, f"/workspaces/{ws_id}/deploy/{dep_id}", until=FINISHED, timeout=900)
-        logs = api.get(f"/workspaces/{ws_id}/deploy/{dep_id}/logs").json()["logs"]
-        print(f"--- {name}:", *logs[-60:], sep="\n")  # shown when the test fails
-        assert done["status"] == "succeeded", (name, done["error"])
-        assert "[nixpacks] Running install command: yarn install --frozen-lockfile" in logs
-    next_page = platform.get_app("next.ws-next.localhost")
-    assert next_page.status_code == 200 and "Hello from Next.js" in next_page.text
-    assert next_page.headers.get("x-powered-by") == "Next.js"
-    page = platform.get_app("cra.ws-cra.localhost")
-    assert page.status_code == 200 and "<title>React App</title>" in page.text
-    assert page.headers["server"].lower() == "caddy"
-    assert "/static/js/main." in page.text  # the production build, not the dev server's
-    assert platform.get_app("cra.ws-cra.localhost", "/any/route").text == page.text

@@ -380,9 +380,6 @@ class LocalBuilder:
         tools: Selection | None = None,
     ) -> dict[str, str]:
         env = {"npm_config_update_notifier": "false", "npm_config_fund": "false"}
-        # yarn 1 gives up on a registry request after 30 s: too short for a busy machine
-        # installing a thousand packages (create-react-app); npm already waits 5 minutes.
-        env["YARN_NETWORK_TIMEOUT"] = "300000"
         if Path(SYSTEM_CA_BUNDLE).is_file():  # the host's CAs (a proxy's too), bound at /etc/ssl
             env.update(dict.fromkeys(CA_VARIABLES, SYSTEM_CA_BUNDLE))
         env.update(plan["variables"])
