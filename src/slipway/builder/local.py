@@ -41,7 +41,7 @@ from slipway.builder import oci, proc, toolchains
 from slipway.builder import registry as registry_mod
 from slipway.builder.assets import write_assets
 from slipway.builder.caching import Caches, cache_env, disk_usage, make_mount_points, top_level
-from slipway.builder.plan import make_plan, provider_title
+from slipway.builder.plan import provider_title, repository_plan, with_start
 from slipway.builder.source import GitSource
 from slipway.builder.toolchains import LABEL, Selection, ToolchainStore
 from slipway.builder.versions import read_requests
@@ -151,13 +151,10 @@ class LocalBuilder:
         app_dir = build_dir / "app"
         await log.announce(f"[git] Checking out {commit.sha[:12]}")
         await self.checkout(app, commit.sha, app_dir)
-        plan = make_plan(
-            app_dir,
-            env=app.env,
-            install_cmd=app.install_command,
-            build_cmd=app.build_command,
-            start_cmd=app.start_command,
+        own = repository_plan(
+            app_dir, env=app.env, install_cmd=app.install_command, build_cmd=app.build_command
         )
+        plan = with_start(own, app.start_command)
         title = provider_title(plan)
         await log.announce(
             f"[nixpacks] Detected {title} project" if title else "[nixpacks] Using the Procfile"
@@ -168,7 +165,7 @@ class LocalBuilder:
             raise DeployFailed("no start command was found: set one or add a Procfile.")
         # The image starts what the repository says; the app's startCommand is the revision's
         # (so changing only it reuses this image), "" when only the app's setting names one.
-        start = self._detected_start(app_dir, app) if app.start_command else plan["start"]["cmd"]
+        start = own["start"]["cmd"] or ""
         tools = await self._setup(plan, log, app_dir, app)
         await self._run_phases(app, app_dir, plan, log, tools)
         await self._check_output(app, app_dir)
@@ -183,16 +180,6 @@ class LocalBuilder:
         await self._push(image, workspace, app, log)
         await log.announce(f"[registry] Push complete: {image.digest}")
         return image
-
-    @staticmethod
-    def _detected_start(app_dir: Path, app: App) -> str:
-        """The start command the repository gives, without the app's `startCommand`."""
-        try:
-            plan = make_plan(app_dir, env=app.env, install_cmd=app.install_command,
-                             build_cmd=app.build_command)  # fmt: skip
-        except DeployFailed:  # nothing but the app's setting can start it
-            return ""
-        return str(plan["start"]["cmd"] or "")
 
     async def checkout(self, app: App, sha: str, app_dir: Path) -> None:
         """`git archive` of the commit (on the host, from the app's git cache) streamed into

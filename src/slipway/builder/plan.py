@@ -53,6 +53,19 @@ def make_plan(
     start_cmd: str | None = None,
 ) -> dict[str, Any]:
     """The plan for the app checked out at `app_dir`. DeployFailed when nothing can run it."""
+    plan = repository_plan(app_dir, env=env, install_cmd=install_cmd, build_cmd=build_cmd)
+    return with_start(plan, start_cmd)
+
+
+def repository_plan(
+    app_dir: Path,
+    *,
+    env: Mapping[str, str],
+    install_cmd: str | None = None,
+    build_cmd: str | None = None,
+) -> dict[str, Any]:
+    """The plan before the app's own start command: its `start.cmd` is what the repository
+    says (None when nothing does). The builder keeps it for the image."""
     config = _read_config(app_dir, env)
     seen = {**_config_variables(config), **env}  # what providers read their switches from
     provider = _choose_provider(app_dir, seen, config)
@@ -70,12 +83,20 @@ def make_plan(
         base.install_inputs = None
     if build_cmd:
         base.build = [build_cmd]
-    base.start = start_cmd or base.start
-    if provider is None and not base.start:
-        raise DeployFailed(NO_PROVIDER)
     if base.start != guessed:
-        base.guess = None  # the Procfile, config or settings chose the start command
+        base.guess = None  # the Procfile or config chose the start command
     return _shape([provider.name] if provider else [], base)
+
+
+def with_start(plan: Mapping[str, Any], start_cmd: str | None) -> dict[str, Any]:
+    """`plan` with the app's own start command, if any; DeployFailed when nothing starts it."""
+    own = plan["start"]["cmd"]
+    out = {**plan, "start": {"cmd": start_cmd or own}}
+    if not out["providers"] and not out["start"]["cmd"]:
+        raise DeployFailed(NO_PROVIDER)
+    if start_cmd and start_cmd != own:
+        out["notes"] = []  # the guess was about a start command no longer used
+    return out
 
 
 def provider_title(plan: Mapping[str, Any]) -> str | None:
