@@ -12,6 +12,15 @@ import pytest
 # The in-process platform fixtures (store, platform, client) of the API and security tests.
 pytest_plugins = ["tests.integration.api.platform_fixtures"]
 
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` (minutes each) come first, so that the workers start them at once
+    instead of finishing the run with one of them alone (a stable sort: the rest keep their
+    order)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.com",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import PYTHON_APP
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 APP = PYTHON_APP.replace(
     "http.server.ThreadingHTTPServer(",

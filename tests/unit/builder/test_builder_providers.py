@@ -140,6 +140,8 @@ FLASK = "from flask import Flask\napp = Flask(__name__)\n"
         ({"pyproject.toml": "[project]\ndependencies = ['fastapi[standard]']\n",
           "main.py": "from fastapi import FastAPI\napp = FastAPI()\n"},
          "uvicorn main:app --host 0.0.0.0 --port ${PORT:-8000}", False),
+        ({"requirements.txt": "fastapi[all]", "main.py": "app = FastAPI()\n"},
+         "uvicorn main:app --host 0.0.0.0 --port ${PORT:-8000}", False),
         ({"requirements.txt": "", "app.py": "import fastapi\napp = fastapi.FastAPI()\n"},
          "python app.py", True),
         ({"main.py": "app = FastAPI()\nif __name__ == '__main__':\n    run()\n",

@@ -13,13 +13,13 @@ Start, in order: Django (manage.py and a django dependency) with gunicorn → `p
 migrate && gunicorn <WSGI module>`, as nixpacks; a main.py that runs itself (`__main__`) →
 `python main.py`; a FastAPI or Flask `app` object in main.py/app.py → uvicorn / gunicorn on
 `$PORT`, but only when that server is a listed dependency (requirements.txt, pyproject.toml,
-Pipfile; `fastapi[standard]` brings uvicorn). Otherwise the provider guesses, and says so in
-the plan's notes: Django or Flask without gunicorn runs on its development server, FastAPI
-without uvicorn runs its file as nixpacks would (`python main.py`); then any main.py runs (no
-note: that is what a main.py is for); else the project's one console script
-(`[project.scripts]`, setup.cfg/setup.py `console_scripts`), else nixpacks' `python -m
-<package, module or project name>`. A Procfile, nixpacks.toml or the app's start command
-replaces any of these.
+Pipfile; `fastapi[standard]` and `fastapi[all]` bring uvicorn). Otherwise the provider
+guesses, and says so in the plan's notes: Django or Flask without gunicorn runs on its
+development server, FastAPI without uvicorn runs its file as nixpacks would (`python
+main.py`); then any main.py runs (no note: that is what a main.py is for); else the
+project's one console script (`[project.scripts]`, setup.cfg/setup.py `console_scripts`), else
+nixpacks' `python -m <package, module or project name>`. A Procfile, nixpacks.toml or the
+app's start command replaces any of these.
 """
 
 from __future__ import annotations
@@ -174,7 +174,8 @@ def _wsgi_module(app_dir: Path) -> str:
 def _web_entry(app_dir: Path) -> tuple[str, str | None] | None:
     """uvicorn for a FastAPI `app`, gunicorn for a Flask `app` (main.py, then app.py), when
     that server is a dependency; else the guess for that app, with its note."""
-    uvicorn = uses_dep(app_dir, "uvicorn") or uses_dep(app_dir, "fastapi[standard]")
+    servers = ("uvicorn", "fastapi[standard]", "fastapi[all]")
+    uvicorn = any(uses_dep(app_dir, dep) for dep in servers)
     gunicorn = uses_dep(app_dir, "gunicorn")
     for module in ("main", "app"):
         text = read_text(app_dir / f"{module}.py")
