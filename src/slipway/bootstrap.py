@@ -247,7 +247,6 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             log.warning("removed %s, left by a Slipway process that stopped", name)
     store = open_store(config)
     await store.migrate()
-    leasing.ROLES.rollouts = "worker" in roles
     leases = LeaseSettings(lease_seconds=config.lease_seconds)
     leader = Leadership(store, leases, always=store.single_process and "worker" in roles)
     if "worker" in roles:
@@ -255,6 +254,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     router = make_router(config)
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
     platform = build_platform(config, store, router, app_logs=app_logs, sandbox=sandbox)
+    platform.leases, platform.owns_replicas = leases, leader.holds
     cluster, publisher = _cluster(config, platform, leader=leader, leases=leases)
     syncer = RouteSyncer(platform)
     syncer.attach()

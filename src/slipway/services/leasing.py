@@ -5,8 +5,10 @@ new owner, so nothing it held before a crash looks alive). A worker holds a leas
 deployment it runs and renews it every third of `LEASE_SECONDS`; the reconciler of any
 process takes back deployments whose lease expired (`services/recovery.py`).
 
-`LeaseSettings` is what bootstrap passes: the lease length (`SLIPWAY_LEASE_SECONDS`), and
-whether this process runs replicas (then it also takes rollouts handed over by builders).
+`LeaseSettings` is what bootstrap passes (and keeps on `Platform.leases`): this process's
+owner id and the lease length (`SLIPWAY_LEASE_SECONDS`). `Leadership` says whether this
+process runs replicas (then it also takes rollouts handed over by builders and rollbacks
+posted to other processes): `Platform.owns_replicas`.
 """
 
 from __future__ import annotations
@@ -41,17 +43,6 @@ class LeaseSettings:
     @property
     def renew_every(self) -> float:
         return self.lease_seconds / 3
-
-
-@dataclass
-class ProcessRoles:
-    """What this process does, set once by bootstrap: `rollouts` is False in a process
-    without replicas (an API-only one), whose rollbacks wait for the replica owner."""
-
-    rollouts: bool = True
-
-
-ROLES = ProcessRoles()
 
 
 class Leadership:

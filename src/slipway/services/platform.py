@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from slipway.domain.giturls import NO_LOCAL, LocalRepos
 from slipway.ports import Builder, Router, Runtime, Source, Store
 from slipway.services.draining import Retirements
+from slipway.services.leasing import LeaseSettings
 from slipway.services.loghub import LogHub
 from slipway.services.transitions import Transitions
 
@@ -36,6 +37,10 @@ class Platform:
     runtime: Runtime
     router: Router
     settings: Settings = field(default_factory=Settings)
+    # This process's identity and lease length for the deployments it runs, and whether it
+    # runs replicas now (holds the `replicas` lease; always, with one process): bootstrap's.
+    leases: LeaseSettings = field(default_factory=LeaseSettings)
+    owns_replicas: Callable[[], bool] = field(default=lambda: True)
     logs: LogHub = field(default_factory=LogHub)
     # Set when a deployment is queued or cancelled, so the worker looks at once instead of
     # at its next poll. The worker never relies on it: it also polls the store.

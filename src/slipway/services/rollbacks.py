@@ -5,8 +5,9 @@ The new deployment is stored at `deploying` with `rolledBackFrom`, the target's 
 image, and runs at once in the background (`pipeline.run_deployment`) rather than waiting for
 the worker: new revision, release command again, health check, then 100% of traffic. The
 target's image must still be on disk; that is checked before the answer, so a rollback that
-cannot work is a 409 rather than a failed deployment. It runs under this process's lease; a
-process without replicas (`serve --role api`) leaves it unowned for the replica owner's
+cannot work is a 409 rather than a failed deployment. It runs under this process's lease when
+this process is the replica owner (`platform.owns_replicas`); any other process (`serve
+--role api`, or a worker without the `replicas` lease) leaves it unowned for the owner's
 worker to claim (`store/leases.py`).
 """
 
@@ -17,7 +18,6 @@ from slipway.domain.ids import new_id
 from slipway.domain.models import Deployment, utcnow
 from slipway.domain.states import DeploymentStatus as S
 from slipway.services.deployments import get_deployment
-from slipway.services.leasing import LEASE_SECONDS, PROCESS_ID, ROLES
 from slipway.services.pipeline import run_deployment
 from slipway.services.platform import Platform
 
@@ -53,8 +53,9 @@ async def rollback(platform: Platform, workspace_id: str, target_id: str) -> Dep
     )
     await scoped.deployments.create(dep)
     # Run here when this process runs replicas; else the replica owner claims it (leases).
-    if ROLES.rollouts and await platform.store.acquire_deployment(
-        dep.id, owner=PROCESS_ID, lease_seconds=LEASE_SECONDS
+    leases = platform.leases
+    if platform.owns_replicas() and await platform.store.acquire_deployment(
+        dep.id, owner=leases.owner, lease_seconds=leases.lease_seconds
     ):
         platform.spawn(run_deployment(platform, dep))
     else:

@@ -1,0 +1,127 @@
+"""One replica owner, even for rollbacks posted elsewhere: two processes on one PostgreSQL
+database, both with the API and worker roles; the first (every role) holds the replicas
+lease. A rollback posted to the second process's API runs on the first: after it succeeded,
+only the owner has sandboxed replicas among its descendants, and the app serves the
+rolled-back code through the owner's router."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from test_two_workers import _stop, _wait_up
+from tests.conftest import PYTHON_APP
+from tests.dbswitch import POSTGRES, fresh_database_url
+from tests.e2e.conftest import free_port
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+@pytest.fixture
+def pg_url() -> object:
+    with fresh_database_url(POSTGRES) as url:
+        yield url
+
+
+def _serve(tmp_path: Path, name: str, env: dict[str, str], api: int, router: int):
+    roles = "all" if name == "owner" else "api,worker"
+    args = [sys.executable, "-m", "slipway", "serve", "--role", roles]
+    args += ["--data-dir", str(tmp_path / "data"), "--api-port", str(api)]
+    args += ["--router-port", str(router)]
+    with (tmp_path / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _sandboxes_under(pid: int) -> list[str]:
+    """Command lines of the bubblewrap processes descended from `pid`."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found = []
+    for child in parents:
+        ancestor = parents.get(child)
+        while ancestor not in (None, 0, 1, pid):
+            ancestor = parents.get(ancestor)
+        if ancestor == pid:
+            try:
+                argv = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if Path(argv[0].decode()).name == "bwrap":
+                found.append(" ".join(a.decode() for a in argv[:3]))
+    return found
+
+
+def _wait(api: httpx.Client, dep_id: str) -> dict:
+    deadline = time.monotonic() + 180
+    while (dep := api.get(f"/deploy/{dep_id}").json())["status"] not in TERMINAL:
+        assert time.monotonic() < deadline, dep
+        time.sleep(0.2)
+    return dep
+
+
+def test_a_rollback_posted_to_another_process_runs_on_the_replica_owner(
+    tmp_path: Path, make_repo, pg_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "SLIPWAY_DATABASE_URL": pg_url,
+        "SLIPWAY_ALLOW_LOCAL_GIT": "1",
+        "SLIPWAY_HEALTH_TIMEOUT": "60",
+        "SLIPWAY_RATE_BURST": "0",
+    }
+    ports = {name: (free_port(), free_port()) for name in ("owner", "other")}
+    procs = []
+    clients: list[httpx.Client] = []
+    try:
+        for name in ("owner", "other"):  # one at a time: the first migrates and leads
+            procs.append(_serve(tmp_path, name, env, *ports[name]))
+            _wait_up(tmp_path, name, procs[-1])
+        create = [sys.executable, "-m", "slipway", "workspace", "create", "acme", "--json"]
+        create += ["--data-dir", str(tmp_path / "data")]
+        done = subprocess.run(create, env=env, check=True, capture_output=True, timeout=60)
+        ws = json.loads(done.stdout)
+        headers = {"Authorization": f"Bearer {ws['apiKey']}"}
+        owner, other = (
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{ports[name][0]}/api/v1/workspaces/{ws['id']}",
+                headers=headers,
+                timeout=30,
+            )
+            for name in ("owner", "other")
+        )
+        clients = [owner, other]
+        repo = make_repo("app")
+        app = owner.post("/apps", json={"name": "api", "gitUrl": repo.url}).json()
+        deps = []
+        for version in ("v1", "v2"):
+            code = PYTHON_APP.replace('"hello"', f'"{version}"')
+            repo.commit({"main.py": code, "requirements.txt": ""}, version)
+            dep = owner.post("/deploy", json={"appId": app["id"]}).json()
+            deps.append(_wait(owner, dep["id"]))
+            assert deps[-1]["status"] == "succeeded", deps[-1]
+
+        back = other.post(f"/deploy/{deps[0]['id']}/rollback")
+        assert back.status_code == 202, back.text
+        rolled = _wait(other, back.json()["id"])
+        assert rolled["status"] == "succeeded", rolled
+
+        assert _sandboxes_under(procs[1].pid) == [], "the process without the lease runs replicas"
+        assert _sandboxes_under(procs[0].pid), "the replica owner runs no replica"
+        host = {"Host": f"api.acme.localhost:{ports['owner'][1]}"}
+        page = httpx.get(f"http://127.0.0.1:{ports['owner'][1]}/", headers=host, timeout=10)
+        assert page.status_code == 200 and page.text.startswith("v1 "), page.text
+    finally:
+        for client in clients:
+            client.close()
+        _stop(procs)
