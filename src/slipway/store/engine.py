@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,32 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Turn off the driver's own transaction handling; `_sqlite_on_begin` emits BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """WAL is kept in the file, so only the first connections to a fresh database switch
+    it. The switch takes an exclusive lock, and SQLite answers "database is locked" at once,
+    without its busy timeout, while another connection holds a shared one: several processes
+    starting together on a fresh file retry for up to 30 s."""
+    deadline = time.monotonic() + 30
+    delay = 0.01
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, adapted
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)  # start-up only: the connection is not in use yet
+        delay = min(delay * 2, 0.2)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
