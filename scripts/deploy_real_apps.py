@@ -1,11 +1,14 @@
 """Deploy real repositories through `slipway up` as a new user would, and report (by hand).
 
     python scripts/deploy_real_apps.py /tmp/realrepos/flask-hello-world /tmp/realrepos/...
+    python scripts/deploy_real_apps.py '/tmp/realrepos/django::DATABASE_URL=sqlite:////tmp/db'
 
 Each argument is a local clone (allowed as a local repository through
-SLIPWAY_LOCAL_GIT_ROOTS, set to its parent). The script starts a platform in a fresh data
-directory, creates one app per repository with only `name` and `gitUrl`, deploys them all,
-waits, GETs `/` through the router and prints the outcome and the build's `[nixpacks]`
+SLIPWAY_LOCAL_GIT_ROOTS, set to its parent), optionally followed by `::` and environment
+variables for the app as NAME=VALUE pairs separated by `::` (what a user would set with the
+apps API). The script starts a platform in a fresh data directory, creates one app per
+repository with only `name`, `gitUrl` (and `env` when given), deploys them all, waits,
+GETs `/` through the router and prints the outcome and the build's `[nixpacks]`
 lines. Not a test: the repositories are the public originals of tests/e2e/test_real_apps.py's
 apps (docs/builds.md, "Real apps checked by hand").
 """
@@ -30,10 +33,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def main(repos: list[Path]) -> None:
+def main(repos: list[tuple[Path, dict[str, str]]]) -> None:
     data = Path(tempfile.mkdtemp(prefix="slipway-real-"))
     api_port, router_port = free_port(), free_port()
-    roots = ":".join(sorted({str(r.parent) for r in repos}))
+    roots = ":".join(sorted({str(r.parent) for r, _ in repos}))
     env = {**os.environ, "SLIPWAY_LOCAL_GIT_ROOTS": roots}
     up = [sys.executable, "-m", "slipway", "up", "--data-dir", str(data),
           "--api-port", str(api_port), "--router-port", str(router_port)]  # fmt: skip
@@ -50,9 +53,10 @@ def main(repos: list[Path]) -> None:
             timeout=60,
         )
         started = {}
-        for i, repo in enumerate(repos):
+        for i, (repo, app_env) in enumerate(repos):
             name = f"{repo.name.split('-')[0][:20].lower()}{i}"
-            app = api.post(f"/workspaces/{ws['id']}/apps", json={"name": name, "gitUrl": str(repo)})
+            body = {"name": name, "gitUrl": str(repo), **({"env": app_env} if app_env else {})}
+            app = api.post(f"/workspaces/{ws['id']}/apps", json=body)
             dep = api.post(f"/workspaces/{ws['id']}/deploy", json={"appId": app.json()["id"]})
             started[repo.name] = (app.json(), dep.json())
         for label, (app, dep) in started.items():
@@ -76,5 +80,10 @@ def main(repos: list[Path]) -> None:
         platform.wait(30)
 
 
+def parse(arg: str) -> tuple[Path, dict[str, str]]:
+    path, *pairs = arg.split("::")
+    return Path(path).resolve(), dict(pair.split("=", 1) for pair in pairs)
+
+
 if __name__ == "__main__":
-    main([Path(arg).resolve() for arg in sys.argv[1:]])
+    main([parse(arg) for arg in sys.argv[1:]])

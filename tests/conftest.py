@@ -13,7 +13,6 @@ import pytest
 pytest_plugins = ["tests.integration.api.platform_fixtures"]
 
 
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `long` (minutes each) come first, so that the workers start them at once
     instead of finishing the run with one of them alone (a stable sort: the rest keep their
