@@ -121,7 +121,8 @@ class LogHub:
             return
         opened = self._opening.setdefault(deployment_id, asyncio.Event())
         try:
-            await asyncio.wait_for(opened.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see Worker._sleep
+                await opened.wait()
         except TimeoutError:
             if self._opening.get(deployment_id) is opened:
                 del self._opening[deployment_id]

@@ -95,8 +95,11 @@ class Worker:
 
     async def _sleep(self) -> None:
         wake = self._platform.wake
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` drops a cancellation
+        # that meets the wake-up, and the worker then never stops.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            async with asyncio.timeout(POLL_SECONDS):
+                await wake.wait()
         wake.clear()
 
     async def _claim(self) -> Deployment | None:

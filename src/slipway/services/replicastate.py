@@ -75,8 +75,9 @@ class ReplicaPublisher:
             self._wake.clear()
             timeout = max(0.0, next_beat - loop.time())
             if not self._dirty:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                with contextlib.suppress(TimeoutError):  # not wait_for: see Worker._sleep
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
 
     async def _flush(self) -> None:
         while self._dirty:
@@ -148,8 +149,9 @@ class PublishedRuntime:
                 await self.refresh()
             except Exception:  # a database blip: keep the last known state
                 log.exception("could not read published replicas")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), REFRESH_SECONDS)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see Worker._sleep
+                async with asyncio.timeout(REFRESH_SECONDS):
+                    await self._kick.wait()
 
     # ------------------------------------------------------------------ Runtime
 

@@ -184,8 +184,11 @@ class AppLogFiles:
         if app is None:
             await asyncio.sleep(timeout)
             return
+        # `asyncio.timeout`, not `wait_for`, which on Python 3.11 drops a cancellation that
+        # meets the event.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(app.event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await app.event.wait()
 
     def close(self) -> None:
         for app in self._open.values():
