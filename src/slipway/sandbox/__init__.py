@@ -215,7 +215,36 @@ class SandboxHost:
         limit: int = 2**16,
     ) -> Sandboxed:
         """Start `argv` in a sandbox described by `jail`. It runs no tenant code before its
-        limits apply; the caller reads its output, waits for it and then calls `release()`."""
+        limits apply; the caller reads its output, waits for it and then calls `release()`.
+
+        A cancelled caller never leaves a half-started sandbox behind: the start (spawn,
+        bubblewrap's handshake, the cgroup) is not interrupted half-way, where bubblewrap's
+        process could outlive its parent outside its cgroup and a thread could wait on its
+        info pipe for ever; it finishes (milliseconds), then what it started is stopped."""
+        starting = asyncio.ensure_future(
+            self._start(argv, jail, stdin=stdin, stdout=stdout, stderr=stderr, limit=limit)
+        )
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):  # a start that failed left nothing
+                box = await starting
+                box.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    await box.proc.wait()
+                await box.release()
+            raise
+
+    async def _start(
+        self,
+        argv: Sequence[str],
+        jail: Jail,
+        *,
+        stdin: int | None,
+        stdout: int | None,
+        stderr: int | None,
+        limit: int,
+    ) -> Sandboxed:
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise SandboxError("the sandbox (bubblewrap) is not installed")

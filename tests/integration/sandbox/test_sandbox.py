@@ -220,3 +220,40 @@ async def test_sweep_removes_namespaces_of_dead_processes() -> None:
     subprocess.run(["ip", "netns", "add", name], check=True)
     assert name in await netns.sweep()
     assert not (netns.NETNS_DIR / name).exists()
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            for line in status.read_text().splitlines():
+                if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                    found.append(int(status.parent.name))
+    return found
+
+
+async def test_a_start_cancelled_at_any_point_leaves_nothing_running(app_dir: Path) -> None:
+    """A deployment cancelled (or a platform stopping) while its sandbox starts: whatever
+    point of `start` the cancellation reaches, no process of the tenant's uid is left
+    running, in or out of its limits."""
+    uid = 1_000_000_078
+    host = SandboxHost()
+    for step in range(40):  # cancel after 0, 4, 8, … 156 ms: a start takes some tens
+        task = asyncio.ensure_future(
+            host.start(["sleep", "30"], jail(app_dir, uid=uid, network=step % 2 == 0))
+        )
+        await asyncio.sleep(step * 0.004)
+        task.cancel()
+        try:
+            box = await task
+        except asyncio.CancelledError:
+            pass
+        else:  # started before the cancellation reached it: the caller stops it
+            box.kill()
+            await box.proc.wait()
+            await box.release()
+        for _ in range(50):  # the kill is asynchronous: give it a moment
+            if not _processes_of(uid):
+                break
+            await asyncio.sleep(0.1)
+        assert not _processes_of(uid), f"cancelled after {step * 4} ms: still running"
