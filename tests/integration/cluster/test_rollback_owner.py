@@ -20,6 +20,8 @@ from tests.conftest import PYTHON_APP
 from tests.dbswitch import POSTGRES, fresh_database_url
 from tests.e2e.conftest import free_port
 
+pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
+
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 

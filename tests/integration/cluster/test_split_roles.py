@@ -26,6 +26,8 @@ from tests.dbswitch import POSTGRES, fresh_database_url
 from tests.e2e.conftest import free_port
 from websockets.asyncio.client import connect
 
+pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
+
 PAUSE_SECONDS = 10  # the build sleeps this long between two lines
 NIXPACKS = (
     "[phases.build]\n"
