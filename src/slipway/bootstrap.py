@@ -255,13 +255,11 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
     platform = build_platform(config, store, router, app_logs=app_logs, sandbox=sandbox)
     platform.leases, platform.owns_replicas = leases, leader.holds
-    cluster, publisher = _cluster(config, platform, leader=leader, leases=leases)
+    cluster, publisher = _cluster(config, platform)
     syncer = RouteSyncer(platform)
     syncer.attach()
-    worker = Worker(
-        platform, concurrency=config.worker_concurrency, leases=leases, rollouts=leader.holds
-    )
-    reconciler = Reconciler(platform, leases=leases, leading=leader.holds)
+    worker = Worker(platform, concurrency=config.worker_concurrency)
+    reconciler = Reconciler(platform)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -312,7 +310,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
 
 
 def _cluster(
-    config: Config, platform: Platform, *, leader: Leadership, leases: LeaseSettings
+    config: Config, platform: Platform
 ) -> tuple[list[Coroutine[Any, Any, None]], ReplicaPublisher | None]:
     """Several processes (PostgreSQL): a worker publishes its replicas; every process reads
     published ones (`PublishedRuntime` becomes `platform.runtime`), refreshed at each
@@ -320,7 +318,10 @@ def _cluster(
     if platform.store.single_process:
         return [], None
     local, store = platform.runtime, platform.store
-    view = PublishedRuntime(local, store, leading=leader.holds, lease_seconds=config.lease_seconds)
+    leases = platform.leases
+    view = PublishedRuntime(
+        local, store, leading=platform.owns_replicas, lease_seconds=leases.lease_seconds
+    )
     platform.runtime = view
     listener = PgListener(config.db_url)
     listener.subscribe(REPLICAS_CHANNEL, view.kick)
@@ -329,7 +330,7 @@ def _cluster(
     publisher = None
     if "worker" in config.roles:
         publisher = ReplicaPublisher(
-            store, local, owner=leases.owner, lease_seconds=config.lease_seconds
+            store, local, owner=leases.owner, lease_seconds=leases.lease_seconds
         )
         publisher.attach()
         tasks.append(publisher.run())

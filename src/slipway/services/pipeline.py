@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 
 from slipway.domain.errors import DeployFailed
@@ -50,28 +49,16 @@ CANCEL_CHECK_SECONDS = 0.5
 NO_TRAFFIC_TAG = "candidate"  # a `noTraffic` revision's tag, so it is reachable (decisions.md)
 
 
-def _always() -> bool:
-    return True
-
-
 class Worker:
-    """Claims deployments under a lease (`store/leases.py`) and runs them. `rollouts()`
-    says whether this process runs replicas now: then it also takes `deploying` ones handed
-    over by builders and rollbacks; otherwise it builds and hands over."""
+    """Claims deployments under this process's lease (`platform.leases`, `store/leases.py`)
+    and runs them. When this process runs replicas now (`platform.owns_replicas()`) it also
+    takes `deploying` ones handed over by builders and rollbacks; otherwise it builds and
+    hands over."""
 
-    def __init__(
-        self,
-        platform: Platform,
-        *,
-        concurrency: int = 2,
-        leases: LeaseSettings | None = None,
-        rollouts: Callable[[], bool] = _always,
-    ) -> None:
+    def __init__(self, platform: Platform, *, concurrency: int = 2) -> None:
         self._platform = platform
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._leases = leases or LeaseSettings()
-        self._rollouts = rollouts
 
     async def run(self) -> None:
         """Claim and run deployments until cancelled."""
@@ -105,9 +92,9 @@ class Worker:
     async def _claim(self) -> Deployment | None:
         try:
             return await self._platform.store.claim_deployment(
-                owner=self._leases.owner,
-                lease_seconds=self._leases.lease_seconds,
-                handovers=self._rollouts(),
+                owner=self._platform.leases.owner,
+                lease_seconds=self._platform.leases.lease_seconds,
+                handovers=self._platform.owns_replicas(),
                 builds_per_workspace=self._platform.settings.builds_per_workspace,
             )
         except Exception:
@@ -115,7 +102,7 @@ class Worker:
             return None
 
     async def _run_one(self, dep: Deployment) -> None:
-        await run_deployment(self._platform, dep, leases=self._leases, rollout=self._rollouts())
+        await run_deployment(self._platform, dep, rollout=self._platform.owns_replicas())
 
     async def close(self) -> None:
         for task in list(self._running.values()):
@@ -123,19 +110,13 @@ class Worker:
         await asyncio.gather(*self._running.values(), return_exceptions=True)
 
 
-async def run_deployment(
-    platform: Platform,
-    dep: Deployment,
-    *,
-    leases: LeaseSettings | None = None,
-    rollout: bool = True,
-) -> None:
-    """Run one deployment (leased by the caller to `leases.owner`), renewing the lease, and
-    cancelling the run as soon as its stored status becomes `cancelled` or the lease is lost
-    (the reconciler took it back from a worker it thought dead)."""
-    leases = leases or LeaseSettings()
+async def run_deployment(platform: Platform, dep: Deployment, *, rollout: bool = True) -> None:
+    """Run one deployment (leased by the caller to `platform.leases.owner`), renewing the
+    lease, and cancelling the run as soon as its stored status becomes `cancelled` or the
+    lease is lost (the reconciler took it back from a worker it thought dead)."""
+    leases = platform.leases
     loop = asyncio.get_running_loop()
-    job = loop.create_task(Deploy(platform, dep, rollout=rollout, owner=leases.owner).run())
+    job = loop.create_task(Deploy(platform, dep, rollout=rollout).run())
     renew_at = loop.time() + leases.renew_every
     try:
         while not job.done():
@@ -182,13 +163,10 @@ class Deploy:
     or handed-over build) to the end. With `rollout=False` (a builder that runs no
     replicas) it stops after the revision is stored and hands the deployment over."""
 
-    def __init__(
-        self, platform: Platform, dep: Deployment, *, rollout: bool = True, owner: str = ""
-    ) -> None:
+    def __init__(self, platform: Platform, dep: Deployment, *, rollout: bool = True) -> None:
         self.platform = platform
         self.dep = dep
         self.rollout = rollout
-        self._owner = owner or LeaseSettings().owner
         self.scoped = platform.store.scoped(dep.workspace_id)
         self.log = BuildLog(platform, self.scoped, dep.id)
         self.revision: Revision | None = None
@@ -300,7 +278,9 @@ class Deploy:
         """A builder without replicas: the process that runs them takes it from here."""
         await self.log("[deploy] Built; the rollout waits for the process that runs replicas")
         await self.log.flush()
-        owner = await self.platform.store.release_deployment(self.dep.id, owner=self._owner)
+        owner = await self.platform.store.release_deployment(
+            self.dep.id, owner=self.platform.leases.owner
+        )
         if not owner:
             log.warning("deployment %s: lease lost before the hand-over", self.dep.id)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -88,35 +87,28 @@ async def _log_line(platform: Platform, dep: Deployment, line: str) -> None:
 
 
 class Reconciler:
-    """The loop of one process: take back dead workers' deployments; and where `leading()`
-    (this process runs the replicas), keep every app's replicas and routes as stored."""
+    """The loop of one process: take back dead workers' deployments; and where this process
+    runs the replicas (`platform.owns_replicas()`), keep every app's replicas and routes as
+    stored."""
 
-    def __init__(
-        self,
-        platform: Platform,
-        *,
-        leases: LeaseSettings,
-        leading: Callable[[], bool],
-    ) -> None:
+    def __init__(self, platform: Platform) -> None:
         self._platform = platform
-        self._leases = leases
-        self._leading = leading
 
     async def start_up(self) -> None:
         """Before the API answers: recover, then restart replicas (if leading)."""
-        await recover_expired(self._platform, self._leases)
-        if self._leading():
+        await recover_expired(self._platform, self._platform.leases)
+        if self._platform.owns_replicas():
             await restore_all(self._platform)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         restore_at = loop.time() + RESTORE_SECONDS
-        was_leading = self._leading()
+        was_leading = self._platform.owns_replicas()
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                await recover_expired(self._platform, self._leases)
-                leading = self._leading()
+                await recover_expired(self._platform, self._platform.leases)
+                leading = self._platform.owns_replicas()
                 if leading and (not was_leading or loop.time() >= restore_at):
                     restore_at = loop.time() + RESTORE_SECONDS
                     await restore_all(self._platform)

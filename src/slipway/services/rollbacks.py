@@ -57,7 +57,7 @@ async def rollback(platform: Platform, workspace_id: str, target_id: str) -> Dep
     if platform.owns_replicas() and await platform.store.acquire_deployment(
         dep.id, owner=leases.owner, lease_seconds=leases.lease_seconds
     ):
-        platform.spawn(run_deployment(platform, dep, leases=leases))
+        platform.spawn(run_deployment(platform, dep))
     else:
         platform.wake.set()
     return dep

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+from slipway.services.leasing import LeaseSettings
 from slipway.services.pipeline import Worker
 
 
@@ -22,6 +23,8 @@ async def test_a_worker_cancelled_as_it_wakes_stops() -> None:
             wake=asyncio.Event(),
             store=NothingToClaim(),
             settings=SimpleNamespace(builds_per_workspace=1),
+            leases=LeaseSettings(),
+            owns_replicas=lambda: True,
         )
         task = asyncio.ensure_future(Worker(platform).run())  # type: ignore[arg-type]
         await asyncio.sleep(0.05)  # asleep, waiting for a wake-up
