@@ -6,38 +6,17 @@ rolled-back code through the owner's router."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from test_split_roles import _serve, _workspace
 from test_two_workers import _stop, _wait_up
 from tests.conftest import PYTHON_APP
-from tests.dbswitch import POSTGRES, fresh_database_url
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import FINISHED, free_port, wait_for
 
 pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
-
-TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-@pytest.fixture
-def pg_url() -> object:
-    with fresh_database_url(POSTGRES) as url:
-        yield url
-
-
-def _serve(tmp_path: Path, name: str, env: dict[str, str], api: int, router: int):
-    roles = "all" if name == "owner" else "api,worker"
-    args = [sys.executable, "-m", "slipway", "serve", "--role", roles]
-    args += ["--data-dir", str(tmp_path / "data"), "--api-port", str(api)]
-    args += ["--router-port", str(router)]
-    with (tmp_path / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _sandboxes_under(pid: int) -> list[str]:
@@ -65,11 +44,7 @@ def _sandboxes_under(pid: int) -> list[str]:
 
 
 def _wait(api: httpx.Client, dep_id: str) -> dict:
-    deadline = time.monotonic() + 180
-    while (dep := api.get(f"/deploy/{dep_id}").json())["status"] not in TERMINAL:
-        assert time.monotonic() < deadline, dep
-        time.sleep(0.2)
-    return dep
+    return wait_for(api, f"/deploy/{dep_id}", until=FINISHED, timeout=180)
 
 
 def test_a_rollback_posted_to_another_process_runs_on_the_replica_owner(
@@ -86,13 +61,11 @@ def test_a_rollback_posted_to_another_process_runs_on_the_replica_owner(
     procs = []
     clients: list[httpx.Client] = []
     try:
-        for name in ("owner", "other"):  # one at a time: the first migrates and leads
-            procs.append(_serve(tmp_path, name, env, *ports[name]))
+        for name, roles in (("owner", "all"), ("other", "api,worker")):  # the first leads
+            api, router = ports[name]
+            procs.append(_serve(tmp_path, name, roles, env, api=api, router=router))
             _wait_up(tmp_path, name, procs[-1])
-        create = [sys.executable, "-m", "slipway", "workspace", "create", "acme", "--json"]
-        create += ["--data-dir", str(tmp_path / "data")]
-        done = subprocess.run(create, env=env, check=True, capture_output=True, timeout=60)
-        ws = json.loads(done.stdout)
+        ws = _workspace(tmp_path, env)
         headers = {"Authorization": f"Bearer {ws['apiKey']}"}
         owner, other = (
             httpx.Client(

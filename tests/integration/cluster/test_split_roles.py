@@ -22,7 +22,6 @@ import httpx
 import pytest
 from test_two_workers import _stop, _wait_up
 from tests.conftest import PYTHON_APP
-from tests.dbswitch import POSTGRES, fresh_database_url
 from tests.e2e.conftest import free_port
 from websockets.asyncio.client import connect
 
@@ -43,12 +42,6 @@ def _serve(
     args += ["--router-port", str(router)]
     with (tmp_path / f"{name}.log").open("wb") as log:
         return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-@pytest.fixture
-def pg_url() -> object:
-    with fresh_database_url(POSTGRES) as url:
-        yield url
 
 
 def _workspace(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:

@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import PYTHON_APP
-from tests.dbswitch import POSTGRES, fresh_database_url
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
@@ -53,12 +52,6 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture
-def pg_url() -> object:
-    with fresh_database_url(POSTGRES) as url:
-        yield url
 
 
 def test_two_workers_build_each_deployment_once_in_order(
