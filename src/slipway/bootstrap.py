@@ -44,9 +44,9 @@ from slipway.services.leasing import Leadership, LeaseSettings
 from slipway.services.logs import LOGS_CHANNEL
 from slipway.services.pipeline import Worker
 from slipway.services.platform import Platform, Settings
-from slipway.services.recovery import Reconciler
-from slipway.services.replicastate import PublishedRuntime, ReplicaPublisher, resync_routes
-from slipway.services.routing import RouteSyncer
+from slipway.services.reconcile import RouteSyncer, resync_routes
+from slipway.services.recovery import LeaseSweeper
+from slipway.services.replicastate import PublishedRuntime, ReplicaPublisher
 from slipway.store import SqlStore
 from slipway.store.notify import PgListener
 from slipway.store.replicas import REPLICAS_CHANNEL
@@ -259,7 +259,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     syncer = RouteSyncer(platform)
     syncer.attach()
     worker = Worker(platform, concurrency=config.worker_concurrency)
-    reconciler = Reconciler(platform)
+    sweeper = LeaseSweeper(platform)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -274,8 +274,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
                 raise SystemExit(f"Slipway cannot start its router: {exc}") from exc
         elif "router" in roles:
             await router.start(config.host, config.router_port)
-        await reconciler.start_up()
-        tasks = [loop.create_task(reconciler.run(), name="reconciler")]
+        await sweeper.start_up()
+        tasks = [loop.create_task(sweeper.run(), name="sweeper")]
         tasks += [loop.create_task(coro, name="cluster") for coro in cluster]
         if "worker" in roles:
             tasks.append(loop.create_task(worker.run(), name="worker"))

@@ -173,7 +173,8 @@ class Store(Protocol):
     async def requeue_deployment(
         self, deployment_id: str, *, now: datetime, other_than: str | None = None
     ) -> bool:
-        """`building -> queued` (recovery only), if its lease is still dead."""
+        """Recovery only, if its lease is still dead: `building -> queued`; a `deploying`
+        one loses its owner (the replica owner claims and resumes it)."""
         ...
 
     async def lead(self, name: str, *, owner: str, lease_seconds: float) -> bool: ...

@@ -1,12 +1,16 @@
-"""How an app's replicas are shared among its revisions (CONTRACT §5).
+"""How many replicas each revision of an app runs (CONTRACT §5, §6).
 
-In proportion to traffic, by largest remainder, with at least one replica for every revision
-that has traffic or a tag while the app is not scaled to zero.
+`share_replicas`: the app's replicas shared in proportion to traffic, by largest remainder,
+with at least one replica for every revision that has traffic or a tag while the app is not
+scaled to zero. `desired_replicas` adds what is not yet in the traffic list: a revision a
+rollout is starting, and revisions a traffic change is warming before it is stored. This is
+the one answer to "how many replicas does this revision run"; `services/reconcile.py` makes
+the runtime match it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from slipway.domain.models import TrafficSplit
 
@@ -40,4 +44,31 @@ def share_replicas(total: int, splits: Sequence[TrafficSplit]) -> dict[str, int]
     for split in splits:
         if split.tag and split.percent == 0:
             counts[split.revision_name] = 1
+    return counts
+
+
+def desired_replicas(
+    total: int,
+    splits: Sequence[TrafficSplit],
+    *,
+    rollouts: Mapping[str, int] | None = None,
+    warming: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Replicas per revision, every revision the app should run (0: it should not run).
+
+    - The traffic list decides for every revision in it (`share_replicas`).
+    - `rollouts`: revisions a deployment is rolling out (released, not yet in the traffic
+      list) run the count the rollout asked for; once the revision is in the traffic list
+      its share decides, also when that share is 0 (an app scaled to zero).
+    - `warming`: revisions a traffic change will give replicas, started before the change
+      is stored. Never fewer than the current share: nothing scales down before the routes
+      change.
+    """
+    counts = share_replicas(total, splits)
+    listed = set(counts)
+    for name, count in (rollouts or {}).items():
+        if name not in listed:
+            counts[name] = max(counts.get(name, 0), count)
+    for name, count in (warming or {}).items():
+        counts[name] = max(counts.get(name, 0), count)
     return counts

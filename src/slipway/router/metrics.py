@@ -26,6 +26,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from slipway.domain.revisionkeys import parse_revision_key
+
 # prometheus_client's default buckets, in seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 CLASSES = ("2xx", "3xx", "4xx", "5xx")
@@ -45,8 +47,8 @@ class RevisionStats:
     )
 
     def __init__(self, key: str) -> None:
-        parts = key.split("/")
-        self.app, self.revision = (parts[1], parts[2]) if len(parts) == 3 else ("", key)
+        parsed = parse_revision_key(key)
+        self.app, self.revision = (parsed.app_id, parsed.revision) if parsed else ("", key)
         self.in_flight = 0
         self.codes = [0] * 6  # index: status // 100; 0 and 1 are never published
         self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf

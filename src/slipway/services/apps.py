@@ -6,8 +6,9 @@ Decisions where the contract is silent:
 - An empty string for an optional command or `rootDirectory` clears it, like `null`.
 - A PATCH only stores desired state (`replicas`, `env`, ...); the next deployment or the
   reconciler acts on it.
-- Deleting cancels the app's active deployments, stops every replica of every revision,
-  removes the app's routes, then deletes the app with everything it owns.
+- Deleting cancels the app's active deployments, removes the app's routes, drains and
+  stops every replica of every revision (the reconciler's `forget_app`: requests in flight
+  finish, within the drain limit), then deletes the app with everything it owns.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from slipway.domain.states import DeploymentStatus
 from slipway.services.appfields import check_fields, check_replica_bounds, raise_if
 from slipway.services.paging import Page, offset_of, page_problems
 from slipway.services.platform import Platform
-from slipway.services.routing import revision_key
+from slipway.services.reconcile import forget_app
 
 REQUIRED = ("name", "git_url")
 _ACTIVE = (DeploymentStatus.QUEUED, DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING)
@@ -89,10 +90,7 @@ async def delete_app(platform: Platform, workspace_id: str, app_id: str) -> None
     scoped = platform.store.scoped(workspace_id)
     await _cancel_active(platform, workspace_id, app.id)
     async with platform.app_lock(app.id):
-        for revision in await scoped.revisions.list(app.id):
-            await platform.runtime.stop(revision_key(workspace_id, app.id, revision.name))
-        platform.router.remove_app(app.id)
-        await platform.router.settled()  # the answer means its hosts no longer route
+        await forget_app(platform, app)
         await scoped.apps.delete(app.id)
 
 

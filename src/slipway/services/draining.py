@@ -23,13 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from slipway.ports import Router, Runtime
+from slipway.ports import Router
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.005
+
+Stop = Callable[[str], Awaitable[None]]  # stops every replica of a revision key
 
 
 async def wait_drained(router: Router, key: str, *, timeout: float) -> bool:
@@ -58,15 +61,20 @@ class Retirements:
     def __contains__(self, key: str) -> bool:
         return key in self._by_key
 
-    def start(self, key: str, *, runtime: Runtime, router: Router, limit: float) -> None:
-        """Drain and stop revision `key` in the background (once; a second call is a no-op).
-        Its routes must already be gone."""
+    def start(self, key: str, *, stop: Stop, router: Router, limit: float) -> None:
+        """Drain revision `key` in the background, then `stop(key)` it (once; a second call
+        is a no-op). Its routes must already be gone."""
         if key in self._by_key:
             return
         entry = _Retiring()
         self._by_key[key] = entry
-        coro = self._retire(key, entry, runtime=runtime, router=router, limit=limit)
+        coro = self._retire(key, entry, stop=stop, router=router, limit=limit)
         entry.task = asyncio.get_running_loop().create_task(coro)
+
+    async def wait(self, keys: Iterable[str]) -> None:
+        """Return once none of `keys` is being retired any more."""
+        tasks = [e.task for k in keys if (e := self._by_key.get(k)) and e.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def keep(self, key: str) -> None:
         """The revision is wanted again: call off its retirement, or let a stop that has
@@ -80,13 +88,13 @@ class Retirements:
             await asyncio.shield(entry.task)
 
     async def _retire(
-        self, key: str, entry: _Retiring, *, runtime: Runtime, router: Router, limit: float
+        self, key: str, entry: _Retiring, *, stop: Stop, router: Router, limit: float
     ) -> None:
         try:
             if not await wait_drained(router, key, timeout=limit):
                 log.warning("%s still had requests in flight after %gs; stopping it", key, limit)
             entry.stopping = True
-            await runtime.stop(key)
+            await stop(key)
         except asyncio.CancelledError:
             raise
         except Exception:

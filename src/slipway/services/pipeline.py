@@ -8,10 +8,14 @@ stored status becomes `cancelled`) cancels the task that runs it, which kills th
 whole process tree.
 
 The order inside `Deploy` is the rollout of CONTRACT §6: image (built, or for a rollback the
-target's image found on disk) → `deploying` and a new revision → release command → replicas
-started and health-checked → traffic stored and routes applied (`reconcile_locked`, under the
-app's lock) → `succeeded`. A rollback is a `Deploy` of a deployment created at `deploying`,
-run at once by `run_deployment` rather than claimed by the worker.
+target's image found on disk) → `deploying` and a new revision → release command → the
+rollout's desired state stored (`rollout_replicas`) → the reconciler starts the replicas,
+the pipeline waits until they are healthy → traffic stored and routes applied (the
+reconciler, under the app's lock) → `succeeded`. The pipeline never starts, stops or routes
+anything itself (`services/reconcile.py` does). A rollback is a `Deploy` of a deployment
+created at `deploying`, run at once by `run_deployment` rather than claimed by the worker.
+A `deploying` deployment whose process died is claimed again by the replica owner and
+resumed from its stored revision and rollout (recovery.py).
 """
 
 from __future__ import annotations
@@ -38,9 +42,8 @@ from slipway.ports import RevisionSpec
 from slipway.services.leasing import LeaseSettings
 from slipway.services.logs import BuildLog
 from slipway.services.platform import Platform
-from slipway.services.reconcile import reconcile_locked, revision_spec
+from slipway.services.reconcile import reconcile_app, reconcile_locked, revision_spec
 from slipway.services.release import run_release
-from slipway.services.routing import revision_key
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +192,12 @@ class Deploy:
             spec = await revision_spec(self.platform, app, self.revision)
             if spec is None:
                 raise DeployFailed("the built image could not be found on disk.")
-            await run_release(self.platform, spec, app.release_command, log=self.log)
-            await self._roll_out(workspace, app, spec)
+            if self.dep.rollout_replicas is None:
+                await run_release(self.platform, spec, app.release_command, log=self.log)
+                await self._want_replicas(max(app.replicas, 1))
+            else:
+                await self.log("[deploy] Resuming the rollout (the release phase already ran)")
+            await self._roll_out(workspace, spec)
         except asyncio.CancelledError:
             await self._clean_up_after_failure()
             raise
@@ -284,38 +291,53 @@ class Deploy:
         if not owner:
             log.warning("deployment %s: lease lost before the hand-over", self.dep.id)
 
-    async def _roll_out(self, workspace: Workspace, app: App, spec: RevisionSpec) -> None:
+    async def _want_replicas(self, count: int) -> None:
+        """The rollout's desired state, stored: the new revision runs `count` replicas until
+        it is in the traffic list. From here on a rollout cut short is resumed, not
+        failed, and the release phase is over."""
+        wanted = replace(self.dep, rollout_replicas=count)
+        if not await self._settle(wanted, frozenset({S.DEPLOYING})):
+            raise asyncio.CancelledError
+        self.dep = wanted
+
+    async def _reconcile(self) -> None:
+        """Ask the reconciler to make the runtime and routes match the stored state."""
+        workspace = await self.platform.store.workspaces.get(self.dep.workspace_id)
+        app = await self.scoped.apps.get(self.dep.app_id)
+        if workspace is not None and app is not None:  # a deleted app was forgotten already
+            await reconcile_app(self.platform, workspace, app)
+
+    async def _roll_out(self, workspace: Workspace, spec: RevisionSpec) -> None:
+        """The reconciler starts the replicas the stored rollout asks for; once they are
+        healthy, traffic moves; then the deployment has succeeded."""
         name = spec.revision
-        replicas = max(app.replicas, 1)
-        await self.log(f"[deploy] Starting {replicas} replica(s) of {name}")
-        self.platform.launching.add(spec.key)  # reconcile must not retire it meanwhile
-        try:
-            await self.platform.runtime.scale(spec, replicas)
-            timeout = self.platform.settings.health_timeout_seconds
-            await self.platform.runtime.wait_ready(spec.key, replicas, timeout=timeout)
-            await self.log(f"[deploy] {name} is healthy")
-            await self._take_traffic(workspace, app, spec)
-        finally:
-            self.platform.launching.discard(spec.key)
+        count = self.dep.rollout_replicas or 1
+        await self.log(f"[deploy] Starting {count} replica(s) of {name}")
+        await self._reconcile()
+        timeout = self.platform.settings.health_timeout_seconds
+        await self.platform.runtime.wait_ready(spec.key, count, timeout=timeout)
+        await self.log(f"[deploy] {name} is healthy")
+        await self._take_traffic(workspace, spec)
         done = replace(self.dep, status=S.SUCCEEDED, finished_at=utcnow())
         if not await self._settle(done, frozenset({S.DEPLOYING})):
             raise asyncio.CancelledError
         self.dep = done
         await self.log(f"[deploy] Deployment succeeded: {name} is serving")
 
-    async def _take_traffic(self, workspace: Workspace, app: App, spec: RevisionSpec) -> None:
+    async def _take_traffic(self, workspace: Workspace, spec: RevisionSpec) -> None:
         """100% to the new revision, other tagged revisions kept at 0%; or, for `noTraffic`,
         percents unchanged and the new revision at 0% under the `candidate` tag. The routes
-        are applied before the deployment is called `succeeded`."""
+        are live before the deployment is called `succeeded`."""
         take = not self.dep.no_traffic
-        async with self.platform.app_lock(app.id):
+        async with self.platform.app_lock(self.dep.app_id):
+            app = await self.scoped.apps.get(self.dep.app_id)
+            if app is None:
+                raise DeployFailed("the app was deleted before its deployment ran.")
             old = await self.scoped.traffic.get(app.id)
             tag = None if take else NO_TRAFFIC_TAG
             new = with_deployed(old, spec.revision, take_traffic=take, tag=tag)
             await self.scoped.traffic.set(app.id, new)
-            self.platform.launching.discard(spec.key)  # from now on traffic decides
-            current = await self.scoped.apps.get(app.id)
-            await reconcile_locked(self.platform, workspace, current or app)
+            await reconcile_locked(self.platform, workspace, app)
         if take:
             await self.log(f"[deploy] Routing 100% of traffic to {spec.revision}")
         else:
@@ -332,11 +354,12 @@ class Deploy:
         await self._clean_up_after_failure()
 
     async def _clean_up_after_failure(self) -> None:
-        """Stop the new revision's replicas unless it already takes traffic."""
+        """A deployment that ended without succeeding (failed, cancelled) no longer wants
+        its revision: the reconciler retires it unless it already takes traffic. One cut
+        short while still `deploying` (this process stopping, its lease lost) keeps its
+        stored rollout for whoever resumes it."""
         if self.revision is None:
             return
-        splits = await self.scoped.traffic.get(self.dep.app_id)
-        if any(s.revision_name == self.revision.name for s in splits):
-            return
-        key = revision_key(self.dep.workspace_id, self.dep.app_id, self.revision.name)
-        await asyncio.shield(self.platform.runtime.stop(key))
+        stored = await asyncio.shield(self.scoped.deployments.get(self.dep.id))
+        if stored is None or stored.status.terminal:
+            await asyncio.shield(self._reconcile())

@@ -18,8 +18,8 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
+from slipway.domain.revisionkeys import revision_key
 from slipway.services.platform import Platform
-from slipway.services.routing import revision_key
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,14 @@ it reads the store and acts on what it finds.
   `building` -> `queued` again, with a log line: the build re-runs from the commit (its
   processes died with the worker; the image cache makes finished steps cheap).
   `deploying` -> `succeeded` if its revision already carries the traffic it was to take
-  (the worker died after the routes changed), else `failed` with an `error` saying why; the
-  reconciler then retires its replicas like any revision without traffic.
-- `Reconciler.run` repeats that every `SWEEP_SECONDS`, and, in the process that runs
-  replicas, brings every app with traffic to its desired replicas and routes
-  (`restore_all`) every `RESTORE_SECONDS`: replicas that died with a previous process
-  (bubblewrap's `--die-with-parent`) are started again.
+  (the worker died after the routes changed); else it stays `deploying` without an owner,
+  with a log line, and the replica owner's worker claims it and resumes the rollout from
+  its stored revision and desired state (`pipeline.Deploy`): the release command runs
+  again only if it had not finished.
+- `LeaseSweeper.run` repeats that every `SWEEP_SECONDS`, and, in the process that runs
+  replicas, has the reconciler bring every app with traffic to its desired replicas and
+  routes (`restore_all`) every `RESTORE_SECONDS` (a resync, in Knative's manner): replicas
+  that died with a previous process (bubblewrap's `--die-with-parent`) are started again.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
 RESTORE_SECONDS = 5.0
 REQUEUED_LINE = "[deploy] The worker running this build stopped; the build is queued again"
-LOST_ROLLOUT = (
-    "the process rolling this deployment out stopped before it finished "
-    "(its lease expired); trigger it again."
+RESUMED_LINE = (
+    "[deploy] The process rolling this deployment out stopped; the process that runs "
+    "replicas resumes it"
 )
 
 
@@ -48,33 +50,32 @@ async def recover_expired(platform: Platform, leases: LeaseSettings) -> int:
     taken = 0
     for dep in await store.expired_deployments(now=now, other_than=other_than):
         try:
-            if dep.status == S.BUILDING:
-                if await store.requeue_deployment(dep.id, now=now, other_than=other_than):
-                    await _log_line(platform, dep, REQUEUED_LINE)
-                    platform.wake.set()
-                    taken += 1
-            elif await _finish_rollout(platform, dep):
+            if dep.status == S.DEPLOYING and await _finished_rollout(platform, dep):
+                taken += 1
+            elif await store.requeue_deployment(dep.id, now=now, other_than=other_than):
+                building = dep.status == S.BUILDING
+                await _log_line(platform, dep, REQUEUED_LINE if building else RESUMED_LINE)
+                platform.wake.set()
                 taken += 1
         except Exception:  # one bad row must not stop the others
             log.exception("could not recover deployment %s", dep.id)
     return taken
 
 
-async def _finish_rollout(platform: Platform, dep: Deployment) -> bool:
+async def _finished_rollout(platform: Platform, dep: Deployment) -> bool:
+    """`deploying -> succeeded` when the revision already has the traffic it was to take
+    (its process died after the routes changed, before it said so)."""
     scoped = platform.store.scoped(dep.workspace_id)
     splits = await scoped.traffic.get(dep.app_id)
     serving = any(
         s.revision_name == dep.revision_name and (s.percent > 0 or dep.no_traffic) for s in splits
     )
-    if serving:
-        done = replace(dep, status=S.SUCCEEDED, finished_at=utcnow())
-        line = f"[deploy] Deployment succeeded: {dep.revision_name} is serving"
-    else:
-        done = replace(dep, status=S.FAILED, error=LOST_ROLLOUT, finished_at=utcnow())
-        line = f"[deploy] Deployment failed: {LOST_ROLLOUT}"
+    if not serving:
+        return False
+    done = replace(dep, status=S.SUCCEEDED, finished_at=utcnow())
     if not await scoped.deployments.update(done, expect=frozenset({S.DEPLOYING})):
         return False
-    await _log_line(platform, dep, line)
+    await _log_line(platform, dep, f"[deploy] Deployment succeeded: {dep.revision_name} is serving")
     return True
 
 
@@ -86,10 +87,9 @@ async def _log_line(platform: Platform, dep: Deployment, line: str) -> None:
         log.warning("deployment %s: recovery log line not stored", dep.id)
 
 
-class Reconciler:
+class LeaseSweeper:
     """The loop of one process: take back dead workers' deployments; and where this process
-    runs the replicas (`platform.owns_replicas()`), keep every app's replicas and routes as
-    stored."""
+    runs the replicas (`platform.owns_replicas()`), have the reconciler resync every app."""
 
     def __init__(self, platform: Platform) -> None:
         self._platform = platform

@@ -13,9 +13,8 @@ refreshed at every NOTIFY (`kick`) and at least every `REFRESH_SECONDS`, and it 
 rebuilds that app's routes). Starting and stopping replicas still go to the local runtime:
 only the replica owner does that. Published state has no restart count or crash message.
 
-`resync_routes` is the router role's safety net: every app with traffic gets its route table
-rebuilt every `REFRESH_SECONDS`, so a traffic change made in another process is served
-within that time even without any replica change.
+A router-role process rebuilds every serving app's routes from them every second
+(`reconcile.resync_routes`).
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from datetime import UTC, datetime, timedelta
 
 from slipway.domain.routes import Backend
 from slipway.ports import LogSink, PublishedReplica, ReplicaStatus, RevisionSpec, Runtime, Store
-from slipway.services.platform import Platform
-from slipway.services.routing import sync_routes
 
 log = logging.getLogger(__name__)
 
@@ -184,21 +181,3 @@ class PublishedRuntime:
 
     async def close(self) -> None:
         await self._local.close()
-
-
-async def resync_routes(platform: Platform) -> None:
-    """Rebuild every serving app's routes every `REFRESH_SECONDS`, until cancelled; drop the
-    routes of apps that stopped serving (deleted by another process) since the last round."""
-    served: set[str] = set()
-    while True:
-        try:
-            now: set[str] = set()
-            for workspace, app in await platform.store.serving_apps():
-                await sync_routes(platform, workspace, app)
-                now.add(app.id)
-            for app_id in served - now:
-                platform.router.remove_app(app_id)
-            served = now
-        except Exception:
-            log.exception("route resync failed")
-        await asyncio.sleep(REFRESH_SECONDS)

@@ -34,9 +34,9 @@ from datetime import datetime
 
 from slipway.domain.models import App, Deployment, TrafficSplit
 from slipway.domain.replicas import share_replicas
+from slipway.domain.revisionkeys import revision_key
 from slipway.domain.states import DeploymentStatus as S
 from slipway.ports import ReplicaLimits, ReplicaStatus, Runtime
-from slipway.services.routing import revision_key
 from slipway.services.transitions import Transitions
 
 

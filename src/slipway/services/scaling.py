@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 from slipway.domain.errors import FieldError, NotFound
 from slipway.domain.models import App, TrafficSplit, utcnow
 from slipway.domain.replicas import share_replicas
+from slipway.domain.revisionkeys import revision_key
 from slipway.ports import Runtime
 from slipway.services.appfields import raise_if
 from slipway.services.apps import get_app
 from slipway.services.platform import Platform
 from slipway.services.reconcile import reconcile_locked
-from slipway.services.routing import revision_key
 
 MAX_REPLICAS = 10
 

@@ -1,11 +1,11 @@
 """Revisions and their traffic: List Revisions, Set Traffic and Promote (CONTRACT §5).
 
 A traffic change is checked whole (`slipway.domain.traffic`) and then applied under the
-app's lock in the order that drops no request: the revisions that are to get traffic are
-started and must pass their health check (`reconcile.warm`), the new list is stored, the
-route table is applied, and the revisions left without traffic are drained and stopped in the
-background. The API answers once the new routes are live in the router. Any error leaves the
-stored traffic and the routes as they were.
+app's lock in the order that drops no request: the reconciler starts the revisions that are
+to get traffic and they must pass their health check (`reconcile.warm`), the new list is
+stored, the reconciler applies the route table and drains and stops the revisions left
+without traffic in the background. The API answers once the new routes are live in the
+router. Any error leaves the stored traffic and the routes as they were.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from datetime import datetime
 from slipway.domain.errors import Conflict, DeployFailed, NotFound
 from slipway.domain.models import App, Revision, TrafficSplit, utcnow
 from slipway.domain.names import parse_revision_name
+from slipway.domain.revisionkeys import revision_key
 from slipway.domain.states import DeploymentStatus as S
 from slipway.domain.traffic import promoted, split_problems
 from slipway.services.appfields import raise_if
 from slipway.services.apps import get_app
 from slipway.services.platform import Platform
 from slipway.services.reconcile import reconcile_locked, warm
-from slipway.services.routing import revision_key
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ async def apply_traffic(platform: Platform, app: App, splits: list[TrafficSplit]
         if current is None:
             raise NotFound(f"app {app.id} not found")
         try:
-            await warm(platform, current, splits)
+            await warm(platform, workspace, current, splits)
         except DeployFailed as exc:
             raise Conflict(f"traffic was not changed: {exc}") from None
         await platform.store.scoped(app.workspace_id).traffic.set(app.id, splits)

@@ -2,8 +2,8 @@
 
 A deployment's lease is two columns of its row (`lease_owner`, `lease_expires_at`). A worker
 takes it when it claims the deployment and renews it while the run goes on; a lease that
-expired means its worker died, and the reconciler (`services/recovery.py`) re-queues or
-finishes the deployment.
+expired means its worker died, and recovery (`services/recovery.py`) re-queues the
+deployment (a build), hands it to the replica owner (a rollout) or finishes it.
 
 Claiming is one write transaction:
 - PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` of the oldest runnable candidate, then the
@@ -186,20 +186,28 @@ async def expired(db: Database, *, now: datetime, other_than: str | None) -> lis
 async def requeue(
     db: Database, deployment_id: str, *, now: datetime, other_than: str | None
 ) -> bool:
-    """`building -> queued` for a deployment whose worker is dead, checked again in the
-    same statement (compare-and-set: a live worker's claim is never undone)."""
-    stmt = (
-        update(DeploymentRow)
-        .where(
-            DeploymentRow.id == deployment_id,
-            DeploymentRow.status == S.BUILDING.value,
-            _dead(now, other_than),
-        )
+    """Give a deployment whose worker is dead back to the queue, checked again in the same
+    statement (compare-and-set: a live worker's claim is never undone): `building ->
+    queued` (the build runs again), or a `deploying` one left without an owner, for the
+    replica owner to claim and resume (`_candidate` with hand-overs)."""
+    d = DeploymentRow
+    where = (d.id == deployment_id, _dead(now, other_than))
+    back_to_queue = (
+        update(d)
+        .where(*where, d.status == S.BUILDING.value)
         .values(status=S.QUEUED.value, started_at=None, lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
+    hand_over = (
+        update(d)
+        .where(*where, d.status == S.DEPLOYING.value)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
     async with db.write() as session:
-        return rowcount(await session.execute(stmt)) == 1
+        if rowcount(await session.execute(back_to_queue)) == 1:
+            return True
+        return rowcount(await session.execute(hand_over)) == 1
 
 
 async def lead(db: Database, name: str, *, owner: str, lease_seconds: float) -> bool:

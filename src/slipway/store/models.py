@@ -140,6 +140,7 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    rollout_replicas: Mapped[int | None]  # 0006
     # The worker running it and until when its lease holds (store/leases.py; 0004).
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_expires_at: Mapped[datetime | None]

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from slipway.domain.revisionkeys import parse_revision_key
 from slipway.ports import PublishedReplica
 from slipway.store.engine import Database
 from slipway.store.models import ReplicaRow
@@ -40,7 +41,10 @@ async def publish(
     db: Database, *, owner: str, key: str, replicas: Sequence[PublishedReplica]
 ) -> None:
     """Replace `owner`'s rows of revision `key` with `replicas` (none: it runs none)."""
-    workspace_id, app_id, _ = key.split("/", 2)
+    parsed = parse_revision_key(key)
+    if parsed is None:
+        raise ValueError(f"not a revision key: {key!r}")
+    workspace_id, app_id, _ = parsed
     now = _now()
     rows = [
         {

@@ -20,7 +20,7 @@ from slipway.domain.models import TrafficSplit
 from slipway.domain.states import DeploymentStatus as S
 from slipway.services.leasing import LeaseSettings
 from slipway.services.platform import Platform
-from slipway.services.recovery import LOST_ROLLOUT, REQUEUED_LINE, recover_expired
+from slipway.services.recovery import REQUEUED_LINE, RESUMED_LINE, recover_expired
 from slipway.store import SqlStore
 
 ME = LeaseSettings(owner="me", lease_seconds=30)
@@ -49,7 +49,7 @@ async def platform(database_url: str, tmp_path: Path) -> AsyncIterator[Platform]
     await store.close()
 
 
-async def test_dead_workers_deployments_are_requeued_failed_or_finished(
+async def test_dead_workers_deployments_are_requeued_handed_over_or_finished(
     platform: Platform,
 ) -> None:
     p = platform
@@ -72,10 +72,17 @@ async def test_dead_workers_deployments_are_requeued_failed_or_finished(
     assert await recover_expired(p, ME) == 3
     got = {d.id: await scoped.deployments.get(d.id) for d in (building, cut, shifted)}
     assert got[building.id].status == S.QUEUED
-    assert (got[cut.id].status, got[cut.id].error) == (S.FAILED, LOST_ROLLOUT)
+    assert (got[cut.id].status, got[cut.id].error) == (S.DEPLOYING, None)
     assert got[shifted.id].status == S.SUCCEEDED
     assert (await scoped.logs.list(building.id))[-1] == REQUEUED_LINE
+    assert (await scoped.logs.list(cut.id))[-1] == RESUMED_LINE
     assert await recover_expired(p, ME) == 0  # idempotent
+    # The cut rollout waits, unowned, for the replica owner (a builder cannot take it).
+    rebuilt = await p.store.claim_deployment(owner="b", lease_seconds=30, handovers=False)
+    assert rebuilt is not None and rebuilt.id == building.id
+    assert await p.store.claim_deployment(owner="b", lease_seconds=30, handovers=False) is None
+    again = await p.store.claim_deployment(owner="owner", lease_seconds=30, handovers=True)
+    assert again is not None and (again.id, again.status) == (cut.id, S.DEPLOYING)
 
 
 async def test_a_live_lease_is_left_alone_except_on_sqlite(platform: Platform) -> None:

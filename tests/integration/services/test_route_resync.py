@@ -8,7 +8,7 @@ import contextlib
 
 from tests.security.tenants import make_tenant
 
-from slipway.services.replicastate import resync_routes
+from slipway.services.reconcile import resync_routes
 
 
 async def wait_until(check, timeout: float = 10.0) -> None:

@@ -27,7 +27,7 @@ async def test_migrate_twice_is_a_no_op(store: SqlStore) -> None:
     assert await store.workspaces.get(ws.id) == ws
     async with store._db.read() as session:
         assert (await session.execute(text("SELECT version_num FROM alembic_version"))).all() == [
-            ("0005",)
+            ("0006",)
         ]
 
 

@@ -44,7 +44,7 @@ async def test_wait_drained_gives_up_at_its_limit() -> None:
 
 async def test_a_retired_revision_stops_only_after_its_requests() -> None:
     router, runtime, retirements = Router(1), Runtime(), Retirements()
-    retirements.start("k", runtime=runtime, router=router, limit=10)  # type: ignore[arg-type]
+    retirements.start("k", stop=runtime.stop, router=router, limit=10)  # type: ignore[arg-type]
     await asyncio.sleep(0.1)
     assert runtime.stopped == [] and "k" in retirements
     router.count = 0
@@ -58,7 +58,7 @@ async def test_a_retired_revision_stops_only_after_its_requests() -> None:
 
 async def test_keep_calls_off_a_retirement_that_is_still_waiting() -> None:
     router, runtime, retirements = Router(1), Runtime(), Retirements()
-    retirements.start("k", runtime=runtime, router=router, limit=10)  # type: ignore[arg-type]
+    retirements.start("k", stop=runtime.stop, router=router, limit=10)  # type: ignore[arg-type]
     await asyncio.sleep(0.02)
     await retirements.keep("k")
     router.count = 0
@@ -69,7 +69,7 @@ async def test_keep_calls_off_a_retirement_that_is_still_waiting() -> None:
 
 async def test_keep_lets_a_stop_that_began_finish_first() -> None:
     router, runtime, retirements = Router(0), Runtime(), Retirements()
-    retirements.start("k", runtime=runtime, router=router, limit=10)  # type: ignore[arg-type]
+    retirements.start("k", stop=runtime.stop, router=router, limit=10)  # type: ignore[arg-type]
     await asyncio.sleep(0.01)  # drained at once; the stop has begun
     await retirements.keep("k")
     assert runtime.stopped == ["k"]  # finished before keep returned
