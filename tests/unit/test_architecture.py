@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -57,6 +58,20 @@ def test_mypy_is_clean() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "src/slipway"],
         cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_fakes_implement_their_ports() -> None:
+    """tests/support's fakes, strictly typed and assigned to their ports
+    (tests/support/conformance.py): a fake that lacks a port's method fails here."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--explicit-package-bases", "tests/support"],
+        cwd=ROOT,
+        env={**os.environ, "MYPYPATH": "src"},
         capture_output=True,
         text=True,
         check=False,

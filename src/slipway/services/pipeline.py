@@ -337,7 +337,11 @@ class Deploy:
             tag = None if take else NO_TRAFFIC_TAG
             new = with_deployed(old, spec.revision, take_traffic=take, tag=tag)
             await self.scoped.traffic.set(app.id, new)
-            await reconcile_locked(self.platform, workspace, app)
+            try:
+                await reconcile_locked(self.platform, workspace, app)
+            except BaseException:  # the routes did not change: neither does the traffic
+                await asyncio.shield(self.scoped.traffic.set(app.id, old))
+                raise
         if take:
             await self.log(f"[deploy] Routing 100% of traffic to {spec.revision}")
         else:

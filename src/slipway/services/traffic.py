@@ -10,6 +10,7 @@ router. Any error leaves the stored traffic and the routes as they were.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,5 +140,11 @@ async def apply_traffic(platform: Platform, app: App, splits: list[TrafficSplit]
             await warm(platform, workspace, current, splits)
         except DeployFailed as exc:
             raise Conflict(f"traffic was not changed: {exc}") from None
-        await platform.store.scoped(app.workspace_id).traffic.set(app.id, splits)
-        await reconcile_locked(platform, workspace, current)
+        traffic = platform.store.scoped(app.workspace_id).traffic
+        before = await traffic.get(app.id)
+        await traffic.set(app.id, splits)
+        try:
+            await reconcile_locked(platform, workspace, current)
+        except BaseException:  # the routes did not change: neither does the stored list
+            await asyncio.shield(traffic.set(app.id, before))
+            raise
