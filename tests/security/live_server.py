@@ -46,9 +46,9 @@ class LiveApi:
         platform = Platform(
             store=self.store,
             source=GitSource(self.tmp / "git-cache", local=LocalRepos(anywhere=True)),
-            builder=h.NullBuilder(),
-            runtime=h.NullRuntime(),
-            router=h.NullRouter(),
+            builder=h.null_builder(),
+            runtime=h.null_runtime(),
+            router=h.null_router(),
             settings=Settings(local_git=LocalRepos(anywhere=True)),
         )
         app = create_app(platform, limits=ApiLimits(rate_burst=0))

@@ -36,9 +36,9 @@ def document() -> dict[str, Any]:
     offline = Platform(
         store=None,  # type: ignore[arg-type]
         source=None,  # type: ignore[arg-type]
-        builder=h.NullBuilder(),
-        runtime=h.NullRuntime(),
-        router=h.NullRouter(),
+        builder=h.null_builder(),
+        runtime=h.null_runtime(),
+        router=h.null_router(),
     )
     return create_app(offline).openapi()
 

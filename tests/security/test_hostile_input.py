@@ -47,9 +47,9 @@ class Env:
         platform = Platform(
             store=self.store,
             source=GitSource(self.cache, local=LocalRepos(anywhere=True)),
-            builder=h.NullBuilder(),
-            runtime=h.NullRuntime(),
-            router=h.NullRouter(),
+            builder=h.null_builder(),
+            runtime=h.null_runtime(),
+            router=h.null_router(),
             settings=Settings(local_git=LocalRepos(anywhere=True)),
         )
         # hundreds of requests with one key: the rate limit is test_limits.py's subject

@@ -4,10 +4,10 @@ statically): a missing method or a wrong signature is a type error, and
 
 from __future__ import annotations
 
-from tests.support.fakes import FakeRouter, FakeRuntime, FaultyStore, ImageShelf
+from tests.support.fakes import FakeRouter, FakeRuntime, FaultyStore, ImageShelf, ScriptedBuilder
 
 from slipway.ports import Builder, Router, Runtime, Store
 
 
-def implements(store: Store) -> tuple[Runtime, Router, Builder, Store]:
-    return FakeRuntime(), FakeRouter(), ImageShelf(), FaultyStore(store)
+def implements(store: Store) -> tuple[Runtime, Router, Builder, Builder, Store]:
+    return FakeRuntime(), FakeRouter(), ImageShelf(), ScriptedBuilder([]), FaultyStore(store)

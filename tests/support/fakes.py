@@ -9,6 +9,7 @@ Each records what it was asked and can be told to fail at any step (`faults.indu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -67,14 +68,21 @@ def _revision(key: str) -> str:
 
 class FakeRuntime:
     """Replicas exist and are ready the moment they are asked for; `broken` revisions (by
-    name) start but never become ready. Every call is recorded as (verb, revision, count)."""
+    name) start but never become ready. Every call is recorded as (verb, revision, count).
+    `statuses` (by key) or `fixed` (every key) override what `status` answers; `asked`
+    lists the keys it was asked about; `stop_delay` makes a stop take that long."""
 
-    def __init__(self) -> None:
+    def __init__(self, fixed: ReplicaStatus | None = None) -> None:
         self.counts: dict[str, int] = {}
         self.broken: set[str] = set()
         self.calls: list[tuple[str, str, int]] = []
         self.released: list[tuple[str, str]] = []
         self.release_status = 0
+        self.statuses: dict[str, ReplicaStatus] = {}
+        self.fixed = fixed
+        self.asked: list[str] = []
+        self.stopped: list[str] = []
+        self.stop_delay = 0.0
         self.faults = Faults()
         self._callbacks: list[Callable[[str], None]] = []
         self._gate: Callable[[str], Awaitable[None]] | None = None
@@ -94,6 +102,9 @@ class FakeRuntime:
             raise DeployFailed("the app exited with status 1 before becoming healthy")
 
     def status(self, key: str) -> ReplicaStatus:
+        self.asked.append(key)
+        if self.fixed is not None or key in self.statuses:
+            return self.statuses.get(key) or cast(ReplicaStatus, self.fixed)
         n = self.counts.get(key, 0)
         ready = 0 if _revision(key) in self.broken else n
         backends = tuple(Backend("127.0.0.1", 9000 + i) for i in range(ready))
@@ -101,7 +112,10 @@ class FakeRuntime:
 
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
         self.faults.check("stop")
+        if self.stop_delay:
+            await asyncio.sleep(self.stop_delay)
         self.calls.append(("stop", _revision(key), 0))
+        self.stopped.append(key)
         self.counts.pop(key, None)
         self._changed(key)
 
@@ -196,6 +210,28 @@ class ImageShelf:
 
     async def find_image(self, digest: str) -> Image | None:
         return self.images.get(digest)
+
+
+class ScriptedBuilder:
+    """Writes `lines[k]` once `gates[k]` opens, then fails the build on purpose."""
+
+    def __init__(self, lines: list[list[str]]) -> None:
+        self.lines = lines
+        self.gates = [asyncio.Event() for _ in lines]
+        self.done = asyncio.Event()
+
+    async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
+        try:
+            for gate, lines in zip(self.gates, self.lines, strict=True):
+                await gate.wait()
+                for line in lines:
+                    await log(line)
+        finally:
+            self.done.set()
+        raise DeployFailed("the scripted build fails on purpose.")
+
+    async def find_image(self, digest: str) -> Image | None:
+        return None
 
 
 class _FaultyRepo:

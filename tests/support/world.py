@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.fakes import FakeRouter, FakeRuntime, FaultyStore, ImageShelf
+from tests.support.seeds import seed_revision
 
 from slipway.builder.source import GitSource
 from slipway.domain.giturls import LocalRepos
@@ -57,31 +58,15 @@ class World:
     ) -> tuple[Deployment, Revision]:
         """A deployment of the app with its revision (the app's next number), as the
         pipeline leaves them at `status`."""
-        scoped = self.scoped
-        n = len(await scoped.revisions.list(self.app.id)) + 1
-        image = self.shelf.shelve(n)
-        if not on_disk:
-            del self.shelf.images[image.digest]
-        now = utcnow()
-        dep = Deployment(
-            id=new_id("dep"), workspace_id=self.workspace.id, app_id=self.app.id,
-            status=status, created_at=now, started_at=now,
-            finished_at=now if status.terminal else None, git_branch="main",
-            git_commit_sha=f"{n:040x}", git_commit_message=f"commit {n}", image_ref=image.ref,
+        return await seed_revision(
+            self.store.real,
+            self.shelf,
+            workspace_id=self.workspace.id,
+            app_id=self.app.id,
+            status=status,
             rollout_replicas=rollout_replicas,
-        )  # fmt: skip
-        await scoped.deployments.create(dep)
-        rev = await scoped.revisions.create(
-            Revision(
-                workspace_id=self.workspace.id, app_id=self.app.id, name="", number=0,
-                deployment_id=dep.id, image_ref=image.ref, image_digest=image.digest,
-                start_command="python3 main.py", env={"V": str(n)}, health_check_path=None,
-                created_at=now,
-            )
-        )  # fmt: skip
-        dep.revision_name = rev.name
-        await scoped.deployments.update(dep)
-        return dep, rev
+            on_disk=on_disk,
+        )
 
     async def traffic(self, splits: Sequence[TrafficSplit]) -> None:
         await self.scoped.traffic.set(self.app.id, splits)

@@ -3,69 +3,33 @@ builder, runtime and router, and workspaces with their keys."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from tests.support.fakes import FakeRouter, FakeRuntime, ImageShelf
 
-from slipway.domain.models import App, Commit, Image, Workspace
-from slipway.domain.routes import Route
-from slipway.ports import LogSink, ReplicaStatus, RevisionSpec, Store
+from slipway.ports import Store
 from slipway.services import keys
 
 
-class NullRuntime:
-    def __init__(self) -> None:
-        self.stopped: list[str] = []
-        self.statuses: dict[str, ReplicaStatus] = {}
-
-    async def scale(self, spec: RevisionSpec, replicas: int) -> None:
-        raise AssertionError("the API tests start no replica")
-
-    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
-        raise AssertionError("the API tests start no replica")
-
-    def status(self, key: str) -> ReplicaStatus:
-        return self.statuses.get(key, ReplicaStatus(0, 0, ()))
-
-    async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
-        self.stopped.append(key)
-
-    def on_change(self, callback: Callable[[str], None]) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
+def null_runtime() -> FakeRuntime:
+    """A runtime that starts nothing: the API tests run no replica."""
+    runtime = FakeRuntime()
+    runtime.faults.induce("scale", AssertionError("the API tests start no replica"))
+    runtime.faults.induce("wait_ready", AssertionError("the API tests start no replica"))
+    return runtime
 
 
-@dataclass
-class NullRouter:
-    routes: dict[str, list[Route]] = field(default_factory=dict)
-    removed: list[str] = field(default_factory=list)
-
-    def set_routes(self, app_id: str, routes: list[Route]) -> None:
-        self.routes[app_id] = list(routes)
-
-    def remove_app(self, app_id: str) -> None:
-        self.removed.append(app_id)
-
-    def in_flight(self, revision_key: str) -> int:
-        return 0
-
-    async def settled(self) -> None:
-        pass
-
-    async def metrics(self) -> bytes:
-        return b""
+def null_router() -> FakeRouter:
+    return FakeRouter()
 
 
-class NullBuilder:
-    async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
-        raise AssertionError("the API tests build nothing")
-
-    async def find_image(self, digest: str) -> Image | None:
-        raise AssertionError("the API tests build nothing")
+def null_builder() -> ImageShelf:
+    """A builder that builds nothing (and finds no image)."""
+    shelf = ImageShelf()
+    shelf.faults.induce("build", AssertionError("the API tests build nothing"))
+    return shelf
 
 
 @dataclass

@@ -10,10 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 
-from slipway.domain.errors import DeployFailed
-from slipway.domain.models import App, Commit, Image, Workspace
-from slipway.ports import LogSink
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -50,28 +46,6 @@ async def serving(app: object) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
-
-
-class ScriptedBuilder:
-    """Writes `lines[k]` once `gates[k]` opens, then fails the build on purpose."""
-
-    def __init__(self, lines: list[list[str]]) -> None:
-        self.lines = lines
-        self.gates = [asyncio.Event() for _ in lines]
-        self.done = asyncio.Event()
-
-    async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
-        try:
-            for gate, lines in zip(self.gates, self.lines, strict=True):
-                await gate.wait()
-                for line in lines:
-                    await log(line)
-        finally:
-            self.done.set()
-        raise DeployFailed("the scripted build fails on purpose.")
-
-    async def find_image(self, digest: str) -> Image | None:
-        return None
 
 
 class StuckWatcher:

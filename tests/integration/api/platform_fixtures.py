@@ -39,9 +39,9 @@ async def platform(store: SqlStore, tmp_path: Path) -> AsyncIterator[Platform]:
     p = Platform(
         store=store,
         source=GitSource(tmp_path / "git-cache", local=LocalRepos(anywhere=True)),
-        builder=h.NullBuilder(),
-        runtime=h.NullRuntime(),
-        router=h.NullRouter(),
+        builder=h.null_builder(),
+        runtime=h.null_runtime(),
+        router=h.null_router(),
         settings=Settings(local_git=LocalRepos(anywhere=True)),
     )
     yield p

@@ -47,9 +47,9 @@ class Env:
         platform = Platform(
             store=self.store,
             source=GitSource(tmp / "cache", local=LocalRepos(anywhere=True)),
-            builder=h.NullBuilder(),
-            runtime=h.NullRuntime(),
-            router=h.NullRouter(),
+            builder=h.null_builder(),
+            runtime=h.null_runtime(),
+            router=h.null_router(),
             settings=Settings(local_git=LocalRepos(anywhere=True)),
         )
         transport = httpx.ASGITransport(app=create_app(platform))

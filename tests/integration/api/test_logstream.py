@@ -13,7 +13,8 @@ from typing import Any
 import api_helpers as h
 import httpx
 import pytest
-from livehelpers import ScriptedBuilder, StuckWatcher, serving
+from livehelpers import StuckWatcher, serving
+from tests.support.fakes import ScriptedBuilder
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -42,8 +43,8 @@ async def live(
         store=store,
         source=GitSource(tmp_path / "git-cache", local=LocalRepos(anywhere=True)),
         builder=builder,
-        runtime=h.NullRuntime(),
-        router=h.NullRouter(),
+        runtime=h.null_runtime(),
+        router=h.null_router(),
         settings=Settings(local_git=LocalRepos(anywhere=True)),
         logs=LogHub(max_lag=50),
     )

@@ -9,8 +9,8 @@ from typing import Any
 
 import api_helpers as h
 import httpx
-from livehelpers import ScriptedBuilder
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support.fakes import ScriptedBuilder
 
 from slipway.api import create_app
 from slipway.domain.models import Revision, TrafficSplit, utcnow

@@ -1,5 +1,5 @@
 """List Revisions, Set Traffic, Promote, Scale and Rollback over HTTP, with a real SQLite
-store; replicas are simulated (`traffic_helpers.InstantRuntime`). Every bad request must
+store; replicas are simulated (`tests/support/fakes.FakeRuntime`). Every bad request must
 be a clear problem and change nothing: neither the stored traffic nor the router's table."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 import api_helpers as h
 import httpx
 import pytest
-import traffic_helpers as t
+from tests.support.fakes import FakeRouter, FakeRuntime, ImageShelf
+from tests.support.seeds import seed_revision
 
 from slipway.builder.source import GitSource
 from slipway.domain.giturls import LocalRepos
@@ -22,27 +23,27 @@ from slipway.store import SqlStore
 
 
 @pytest.fixture
-def runtime() -> t.InstantRuntime:
-    return t.InstantRuntime()
+def runtime() -> FakeRuntime:
+    return FakeRuntime()
 
 
 @pytest.fixture
-def shelf() -> t.ImageShelf:
-    return t.ImageShelf()
+def shelf() -> ImageShelf:
+    return ImageShelf()
 
 
 @pytest.fixture
-def router() -> t.RecordingRouter:
-    return t.RecordingRouter()
+def router() -> FakeRouter:
+    return FakeRouter()
 
 
 @pytest.fixture
 async def platform(
     store: SqlStore,
     tmp_path: Path,
-    runtime: t.InstantRuntime,
-    shelf: t.ImageShelf,
-    router: t.RecordingRouter,
+    runtime: FakeRuntime,
+    shelf: ImageShelf,
+    router: FakeRouter,
 ) -> AsyncIterator[Platform]:
     p = Platform(
         store=store,
@@ -58,13 +59,13 @@ async def platform(
 
 @pytest.fixture
 async def revs(
-    store: SqlStore, shelf: t.ImageShelf, alpha: h.Tenant, app_a: dict[str, Any]
+    store: SqlStore, shelf: ImageShelf, alpha: h.Tenant, app_a: dict[str, Any]
 ) -> list[Any]:
     """Three revisions of my-api: 00001 and 00002 succeeded, 00003 failed."""
     out = []
     for status in (DeploymentStatus.SUCCEEDED, DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED):
         out.append(
-            await t.seed_revision(
+            await seed_revision(
                 store, shelf, workspace_id=alpha.id, app_id=str(app_a["id"]), status=status
             )
         )
@@ -102,7 +103,7 @@ async def test_set_traffic_answers_as_the_spec_and_routes_by_weight_and_tag(
     alpha: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
-    router: t.RecordingRouter,
+    router: FakeRouter,
 ) -> None:
     r = await set_traffic(client, alpha, app_a, CANARY)
     assert r.status_code == 200, r.text
@@ -194,7 +195,7 @@ async def test_bad_traffic_is_a_422_that_changes_nothing(
     alpha: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
-    router: t.RecordingRouter,
+    router: FakeRouter,
     splits: Any,
     field: str,
 ) -> None:
@@ -211,7 +212,7 @@ async def test_bad_traffic_is_a_422_that_changes_nothing(
 async def test_revisions_of_another_app_or_workspace_are_unknown(
     client: httpx.AsyncClient,
     store: SqlStore,
-    shelf: t.ImageShelf,
+    shelf: ImageShelf,
     alpha: h.Tenant,
     beta: h.Tenant,
     app_a: dict[str, Any],
@@ -219,7 +220,7 @@ async def test_revisions_of_another_app_or_workspace_are_unknown(
     revs: list[Any],
 ) -> None:
     other = await h.create_app_via_api(client, alpha, repo.url, name="other")
-    await t.seed_revision(store, shelf, workspace_id=alpha.id, app_id=other["id"])
+    await seed_revision(store, shelf, workspace_id=alpha.id, app_id=other["id"])
     r = await set_traffic(client, alpha, app_a, [{"revisionName": "other-00001", "percent": 100}])
     assert r.status_code == 422
     assert "not a revision of this app" in r.json()["detail"]
@@ -239,8 +240,8 @@ async def test_a_revision_that_cannot_start_leaves_traffic_unchanged(
     alpha: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
-    runtime: t.InstantRuntime,
-    router: t.RecordingRouter,
+    runtime: FakeRuntime,
+    router: FakeRouter,
 ) -> None:
     await set_traffic(client, alpha, app_a, [{"revisionName": "my-api-00001", "percent": 100}])
     before_routes, before = dict(router.routes), await listed(client, alpha, app_a)
@@ -258,7 +259,7 @@ async def test_promote_takes_all_traffic_and_drops_tags(
     alpha: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
-    runtime: t.InstantRuntime,
+    runtime: FakeRuntime,
 ) -> None:
     await set_traffic(client, alpha, app_a, CANARY)
     r = await client.post(
@@ -307,7 +308,7 @@ async def test_scale_shares_replicas_and_reports_progress(
     alpha: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
-    runtime: t.InstantRuntime,
+    runtime: FakeRuntime,
 ) -> None:
     await set_traffic(client, alpha, app_a, [{"revisionName": "my-api-00001", "percent": 100}])
     r = await client.post(
@@ -396,7 +397,7 @@ async def test_rollback_redeploys_the_old_image_with_its_release_command(
     alpha: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
-    runtime: t.InstantRuntime,
+    runtime: FakeRuntime,
 ) -> None:
     await client.patch(
         f"{alpha.base}/apps/{app_a['id']}",
@@ -431,7 +432,7 @@ async def test_a_failing_release_command_fails_the_rollback_and_keeps_traffic(
     alpha: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
-    runtime: t.InstantRuntime,
+    runtime: FakeRuntime,
 ) -> None:
     await client.patch(
         f"{alpha.base}/apps/{app_a['id']}", json={"releaseCommand": "exit 3"}, headers=alpha.headers
@@ -450,14 +451,14 @@ async def test_a_failing_release_command_fails_the_rollback_and_keeps_traffic(
 async def test_rollback_refuses(
     client: httpx.AsyncClient,
     store: SqlStore,
-    shelf: t.ImageShelf,
+    shelf: ImageShelf,
     alpha: h.Tenant,
     beta: h.Tenant,
     app_a: dict[str, Any],
     revs: list[Any],
 ) -> None:
     failed = revs[2][0]
-    gone, _ = await t.seed_revision(
+    gone, _ = await seed_revision(
         store, shelf, workspace_id=alpha.id, app_id=str(app_a["id"]), on_disk=False
     )
     cases = [

@@ -40,9 +40,9 @@ async def platform(database_url: str, tmp_path: Path) -> AsyncIterator[Platform]
     p = Platform(
         store=store,
         source=GitSource(tmp_path / "git", local=LocalRepos(anywhere=True)),
-        builder=h.NullBuilder(),
-        runtime=h.NullRuntime(),
-        router=h.NullRouter(),
+        builder=h.null_builder(),
+        runtime=h.null_runtime(),
+        router=h.null_router(),
     )
     yield p
     await p.close()

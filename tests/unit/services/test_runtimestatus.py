@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from tests.support.fakes import FakeRuntime
 
 from slipway.domain.models import App, Deployment, TrafficSplit
 from slipway.domain.states import DeploymentStatus as S
@@ -15,22 +15,6 @@ from slipway.services.runtimestatus import describe
 T0 = datetime(2025, 4, 17, 12, 0, 0, tzinfo=UTC)
 T1 = datetime(2025, 4, 17, 12, 0, 5, tzinfo=UTC)
 T2 = datetime(2025, 4, 17, 12, 0, 57, tzinfo=UTC)
-
-
-class FakeRuntime:
-    def __init__(self, status: ReplicaStatus) -> None:
-        self._status = status
-        self.asked: list[str] = []
-
-    def status(self, key: str) -> ReplicaStatus:
-        self.asked.append(key)
-        return self._status
-
-    async def scale(self, spec: object, replicas: int) -> None: ...
-    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None: ...
-    async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None: ...
-    def on_change(self, callback: Callable[[str], None]) -> None: ...
-    async def close(self) -> None: ...
 
 
 def app(replicas: int = 1) -> App:
