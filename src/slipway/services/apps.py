@@ -19,14 +19,15 @@ from dataclasses import replace
 from slipway.domain.errors import FieldError, NotFound
 from slipway.domain.ids import is_id, new_id
 from slipway.domain.models import App, utcnow
-from slipway.domain.states import DeploymentStatus
+from slipway.domain.states import DeploymentStatus, can_transition
 from slipway.services.appfields import check_fields, check_replica_bounds, raise_if
 from slipway.services.paging import Page, offset_of, page_problems
 from slipway.services.platform import Platform
 from slipway.services.reconcile import forget_app
 
 REQUIRED = ("name", "git_url")
-_ACTIVE = (DeploymentStatus.QUEUED, DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING)
+# Every status that may become `cancelled`, in pipeline order (the enum's).
+_ACTIVE = [s for s in DeploymentStatus if can_transition(s, DeploymentStatus.CANCELLED)]
 
 
 async def create_app(platform: Platform, workspace_id: str, fields: Mapping[str, object]) -> App:

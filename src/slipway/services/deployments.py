@@ -18,7 +18,7 @@ from slipway.domain.errors import Conflict, FieldError, NotFound, TooBusy
 from slipway.domain.ids import is_id, new_id
 from slipway.domain.models import App, Commit, Deployment, utcnow
 from slipway.domain.names import branch_problem
-from slipway.domain.states import DeploymentStatus
+from slipway.domain.states import DeploymentStatus, can_transition
 from slipway.services.appfields import raise_if
 from slipway.services.apps import get_app
 from slipway.services.paging import Page, offset_of, page_problems
@@ -152,9 +152,11 @@ async def cancel(platform: Platform, workspace_id: str, deployment_id: str) -> D
     deployments = platform.store.scoped(workspace_id).deployments
     for _ in range(_CAS_ATTEMPTS):
         dep = await get_deployment(platform, workspace_id, deployment_id)
-        if dep.status.terminal:
+        if not can_transition(dep.status, DeploymentStatus.CANCELLED):
             raise Conflict(f"deployment {dep.id} already finished ({dep.status.value})")
         done = replace(dep, status=DeploymentStatus.CANCELLED, finished_at=utcnow())
+        # Against the status read, not every source: a move made meanwhile means deciding
+        # again on what it became.
         if await deployments.update(done, expect=frozenset({dep.status})):
             platform.wake.set()
             return done

@@ -37,6 +37,7 @@ from slipway.domain.models import (
 )
 from slipway.domain.redact import Redactor
 from slipway.domain.states import DeploymentStatus as S
+from slipway.domain.states import expect_for
 from slipway.domain.traffic import with_deployed
 from slipway.ports import RevisionSpec
 from slipway.services.leasing import LeaseSettings
@@ -209,10 +210,12 @@ class Deploy:
         finally:
             await asyncio.shield(self.log.flush())
 
-    async def _settle(self, dep: Deployment, expect: frozenset[S]) -> bool:
-        """Store a status change, after every log line written so far: a client that sees
-        the new status finds the log that led to it."""
+    async def _settle(self, dep: Deployment) -> bool:
+        """Store `dep` (a status change, or a field of the deployment as it is), after every
+        log line written so far: a client that sees the new status finds the log that led
+        to it. A compare-and-set against the statuses the state machine allows."""
         await self.log.flush()
+        expect = expect_for(self.dep.status, dep.status)
         return await self.scoped.deployments.update(dep, expect=expect)
 
     async def _load(self) -> tuple[Workspace, App]:
@@ -249,7 +252,7 @@ class Deploy:
         if self.dep.status == S.DEPLOYING:
             return
         moved = replace(self.dep, status=S.DEPLOYING, image_ref=image.ref)
-        if not await self._settle(moved, frozenset({S.BUILDING})):
+        if not await self._settle(moved):
             raise asyncio.CancelledError
         self.dep = moved
 
@@ -276,8 +279,10 @@ class Deploy:
                 created_at=utcnow(),
             )
         )
-        self.dep = replace(self.dep, revision_name=rev.name)
-        await self.scoped.deployments.update(self.dep)
+        named = replace(self.dep, revision_name=rev.name)
+        if not await self._settle(named):  # cancelled meanwhile: never write it back
+            raise asyncio.CancelledError
+        self.dep = named
         await self.log(f"[deploy] Created revision {rev.name}")
         return rev
 
@@ -296,7 +301,7 @@ class Deploy:
         it is in the traffic list. From here on a rollout cut short is resumed, not
         failed, and the release phase is over."""
         wanted = replace(self.dep, rollout_replicas=count)
-        if not await self._settle(wanted, frozenset({S.DEPLOYING})):
+        if not await self._settle(wanted):
             raise asyncio.CancelledError
         self.dep = wanted
 
@@ -319,7 +324,7 @@ class Deploy:
         await self.log(f"[deploy] {name} is healthy")
         await self._take_traffic(workspace, spec)
         done = replace(self.dep, status=S.SUCCEEDED, finished_at=utcnow())
-        if not await self._settle(done, frozenset({S.DEPLOYING})):
+        if not await self._settle(done):
             raise asyncio.CancelledError
         self.dep = done
         await self.log(f"[deploy] Deployment succeeded: {name} is serving")
@@ -353,8 +358,9 @@ class Deploy:
         await self.log(f"[deploy] Deployment failed: {first}")
         for line in output:
             await self.log(f"[app] {line}")
-        failed = replace(self.dep, status=S.FAILED, error=error, finished_at=utcnow())
-        await self._settle(failed, frozenset({S.BUILDING, S.DEPLOYING}))
+        if not self.dep.status.terminal:  # an error after the end changes nothing
+            failed = replace(self.dep, status=S.FAILED, error=error, finished_at=utcnow())
+            await self._settle(failed)
         await self._clean_up_after_failure()
 
     async def _clean_up_after_failure(self) -> None:

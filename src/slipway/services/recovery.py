@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from slipway.domain.models import Deployment, utcnow
 from slipway.domain.states import DeploymentStatus as S
+from slipway.domain.states import expect_for
 from slipway.services.leasing import LeaseSettings
 from slipway.services.platform import Platform
 from slipway.services.reconcile import restore_all
@@ -73,7 +74,7 @@ async def _finished_rollout(platform: Platform, dep: Deployment) -> bool:
     if not serving:
         return False
     done = replace(dep, status=S.SUCCEEDED, finished_at=utcnow())
-    if not await scoped.deployments.update(done, expect=frozenset({S.DEPLOYING})):
+    if not await scoped.deployments.update(done, expect=expect_for(dep.status, done.status)):
         return False
     await _log_line(platform, dep, f"[deploy] Deployment succeeded: {dep.revision_name} is serving")
     return True

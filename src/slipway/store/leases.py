@@ -36,6 +36,7 @@ from sqlalchemy.orm import aliased
 
 from slipway.domain.models import Deployment, utcnow
 from slipway.domain.states import DeploymentStatus as S
+from slipway.domain.states import sources_of
 from slipway.store import mapping
 from slipway.store.engine import Database
 from slipway.store.models import DeploymentRow, LeaseRow
@@ -194,7 +195,7 @@ async def requeue(
     where = (d.id == deployment_id, _dead(now, other_than))
     back_to_queue = (
         update(d)
-        .where(*where, d.status == S.BUILDING.value)
+        .where(*where, d.status.in_([s.value for s in sources_of(S.QUEUED)]))
         .values(status=S.QUEUED.value, started_at=None, lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )

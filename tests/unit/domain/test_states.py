@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.domain.states import TERMINAL, DeploymentStatus, can_transition, sources_of
+from slipway.domain.states import (
+    TERMINAL,
+    DeploymentStatus,
+    can_transition,
+    expect_for,
+    sources_of,
+)
 
 S = DeploymentStatus
 
@@ -15,6 +21,7 @@ FORWARD = [
     (S.DEPLOYING, S.CANCELLED),
     (S.BUILDING, S.FAILED),
     (S.DEPLOYING, S.FAILED),
+    (S.BUILDING, S.QUEUED),  # recovery takes a dead worker's build back
 ]
 
 
@@ -33,8 +40,8 @@ def test_terminal_states_never_change(terminal: S, target: S) -> None:
 @pytest.mark.parametrize(
     ("current", "target"),
     [
-        (S.BUILDING, S.QUEUED),
         (S.DEPLOYING, S.BUILDING),
+        (S.DEPLOYING, S.QUEUED),
         (S.QUEUED, S.DEPLOYING),
         (S.QUEUED, S.SUCCEEDED),
         (S.BUILDING, S.SUCCEEDED),
@@ -47,4 +54,12 @@ def test_no_state_is_skipped_or_revisited(current: S, target: S) -> None:
 def test_sources_are_the_inverse_of_transitions() -> None:
     assert sources_of(S.CANCELLED) == {S.QUEUED, S.BUILDING, S.DEPLOYING}
     assert sources_of(S.SUCCEEDED) == {S.DEPLOYING}
-    assert sources_of(S.QUEUED) == frozenset()
+    assert sources_of(S.QUEUED) == {S.BUILDING}
+
+
+def test_a_compare_and_set_expects_what_the_table_allows() -> None:
+    assert expect_for(S.BUILDING, S.DEPLOYING) == {S.BUILDING}
+    assert expect_for(S.DEPLOYING, S.FAILED) == {S.QUEUED, S.BUILDING, S.DEPLOYING}
+    assert expect_for(S.DEPLOYING, S.DEPLOYING) == {S.DEPLOYING}  # a field, not a move
+    with pytest.raises(ValueError, match="succeeded -> failed"):
+        expect_for(S.SUCCEEDED, S.FAILED)
