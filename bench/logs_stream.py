@@ -3,7 +3,7 @@
 One process plays the platform as `slipway up` runs it: the API on uvicorn (uvloop) and a
 "build" in the same event loop. The build is a real child process printing `--lines` lines
 (each carrying the wall-clock time it was printed) over about `--seconds` seconds, read by
-the builder's own `proc.stream` into the real `BuildLog` (SQLite store by group commit, then
+the builder's own `proc.stream` into the real `DeploymentLog` (SQLite store by group commit, then
 the `LogHub`). Watchers live in a separate process (their CPU is the clients', not the
 platform's): `--watchers` WebSocket clients connected before the build starts, each checking
 that it gets every line, in order, then the status frame.
@@ -38,9 +38,9 @@ from slipway.builder import proc
 from slipway.domain.ids import new_id
 from slipway.domain.models import App, Deployment, utcnow
 from slipway.domain.states import DeploymentStatus
-from slipway.services.keys import create_workspace
-from slipway.services.logs import BuildLog
+from slipway.services.deploy.deploylog import DeploymentLog
 from slipway.services.platform import Platform
+from slipway.services.resources.keys import create_workspace
 from slipway.store import SqlStore
 
 BUILD = """
@@ -87,7 +87,7 @@ async def new_deployment(store: SqlStore, ws_id: str, app_id: str) -> Deployment
 
 async def run_build(platform: Platform, dep: Deployment, lines: int, seconds: float) -> float:
     scoped = platform.store.scoped(dep.workspace_id)
-    log = BuildLog(platform, scoped, dep.id)
+    log = DeploymentLog(platform, scoped, dep.id)
     await log.start()
     started = time.perf_counter()
     argv = [sys.executable, "-c", BUILD, str(lines), str(seconds)]

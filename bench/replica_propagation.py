@@ -24,10 +24,10 @@ import asyncpg
 
 from slipway.ports import PublishedReplica
 from slipway.runtime.local import LocalRuntime
-from slipway.services.replicastate import PublishedRuntime
+from slipway.services.serving.published import PublishedRuntime
 from slipway.store import SqlStore
 from slipway.store.notify import PgListener
-from slipway.store.replicas import REPLICAS_CHANNEL
+from slipway.store.published import REPLICAS_CHANNEL
 
 PG = os.environ.get("SLIPWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 KEY = "ws1/app1/app1-00001"

@@ -4,9 +4,9 @@
 API on uvicorn), `worker` (claims and builds deployments; the worker holding the
 `replicas` lease also runs every replica and rollout), `router` (its own listening socket on
 asyncio Protocols). `slipway up` is all three on SQLite. Every process also runs the
-recovery sweep (`services/recovery.py`), so no deployment outlives its worker's lease.
+recovery sweep (`services/deploy/recovery.py`), so no deployment outlives its worker's lease.
 On PostgreSQL (several processes) `_cluster` adds published replica state and LISTEN
-(`services/replicastate.py`, `store/notify.py`), so routers and API processes without the
+(`services/serving/published.py`, `store/notify.py`), so routers and API processes without the
 replicas see them.
 Stopping it (SIGINT or SIGTERM) stops every replica it started.
 """
@@ -39,17 +39,16 @@ from slipway.router.remote import RemoteRouter, RouterChildFailed
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
 from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost
-from slipway.services import leasing
-from slipway.services.leasing import Leadership, LeaseSettings
-from slipway.services.logs import LOGS_CHANNEL
-from slipway.services.pipeline import Worker
-from slipway.services.platform import Platform, Settings
-from slipway.services.reconcile import RouteSyncer, resync_routes
-from slipway.services.recovery import LeaseSweeper
-from slipway.services.replicastate import PublishedRuntime, ReplicaPublisher
+from slipway.services.deploy.pipeline import Worker
+from slipway.services.deploy.recovery import LeaseSweeper
+from slipway.services.platform import Platform, Settings, leasing
+from slipway.services.platform.leasing import Leadership, LeaseSettings
+from slipway.services.platform.loghub import LOGS_CHANNEL
+from slipway.services.serving.published import PublishedRuntime, ReplicaPublisher
+from slipway.services.serving.reconcile import RouteSyncer, resync_routes
 from slipway.store import SqlStore
 from slipway.store.notify import PgListener
-from slipway.store.replicas import REPLICAS_CHANNEL
+from slipway.store.published import REPLICAS_CHANNEL
 from slipway.store.sealing import KEY_ENV, load_cipher
 
 log = logging.getLogger("slipway")

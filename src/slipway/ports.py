@@ -180,7 +180,7 @@ class Store(Protocol):
     async def lead(self, name: str, *, owner: str, lease_seconds: float) -> bool: ...
     async def resign(self, name: str, *, owner: str) -> None: ...
 
-    # Published replicas (store/replicas.py) and notifications (no-ops on SQLite):
+    # Published replicas (store/published.py) and notifications (no-ops on SQLite):
     async def publish_replicas(
         self, *, owner: str, key: str, replicas: Sequence[PublishedReplica]
     ) -> None: ...  # replaces owner's rows of revision `key`

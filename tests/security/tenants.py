@@ -18,7 +18,7 @@ from slipway.domain.ids import new_id
 from slipway.domain.models import Deployment, Revision, TrafficSplit, utcnow
 from slipway.domain.states import DeploymentStatus
 from slipway.ports import Store
-from slipway.services import keys
+from slipway.services.resources import keys
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

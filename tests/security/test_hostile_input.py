@@ -25,8 +25,8 @@ from slipway.builder.source import GitSource, root_subpath
 from slipway.domain import names
 from slipway.domain.errors import DeployFailed, Invalid
 from slipway.domain.giturls import LocalRepos, check_git_url
-from slipway.services import keys
 from slipway.services.platform import Platform, Settings
+from slipway.services.resources import keys
 from slipway.store import SqlStore
 
 API = settings(

@@ -13,7 +13,7 @@ from tests.security.tenants import Tenant
 
 from slipway.domain.errors import Conflict
 from slipway.domain.models import IdempotencyRecord, utcnow
-from slipway.services import idempotency
+from slipway.services.resources import idempotency
 from slipway.store import SqlStore
 
 

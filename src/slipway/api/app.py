@@ -9,11 +9,21 @@ from slipway.api import openapi, problems
 from slipway.api.idempotency import Idempotency
 from slipway.api.limits import ApiLimits, BodyLimit
 from slipway.api.ratelimit import RateLimit, TokenBuckets
-from slipway.api.routers import applogs, apps, deployments, keys, logstream, metrics, revisions
+from slipway.api.routers import (
+    applogs,
+    apps,
+    deployments,
+    keys,
+    logstream,
+    metrics,
+    rollbacks,
+    scaling,
+    traffic,
+)
 from slipway.api.schemas import Health
 from slipway.ports import RuntimeLogs
 from slipway.services.platform import Platform
-from slipway.services.platformstats import DeploymentStats
+from slipway.services.resources.platformstats import DeploymentStats
 
 BASE_PATH = "/api/v1"
 
@@ -42,7 +52,7 @@ def create_app(
     app.state.metrics_token = metrics_token
     app.state.deployment_stats = DeploymentStats(platform)
     api = APIRouter(prefix=BASE_PATH)
-    for module in (apps, keys, deployments, logstream, revisions, applogs):
+    for module in (apps, keys, deployments, logstream, traffic, scaling, rollbacks, applogs):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(metrics.router)

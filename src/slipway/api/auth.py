@@ -16,8 +16,8 @@ from slipway.api.limits import AUTHENTICATED
 from slipway.api.problems import ApiProblem
 from slipway.domain.errors import NotFound
 from slipway.domain.models import ApiKey, Workspace
-from slipway.services import keys
 from slipway.services.platform import Platform
+from slipway.services.resources import keys
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ The route's answer is captured whole (API answers are small JSON) and stored wit
 (sealed by the store, as env values are); a replay carries `Idempotent-Replayed: true`. What
 the contract shows once is not stored at all: a replayed key creation answers the same status
 and fields without `key` (the id names the key; the caller who lost it makes a new one). The
-logic is `slipway.services.idempotency`.
+logic is `slipway.services.resources.idempotency`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from slipway.api.limits import AUTHENTICATED, header, read_body, replay
 from slipway.api.problems import problem
 from slipway.domain.errors import Conflict, Invalid
 from slipway.domain.models import StoredResponse
-from slipway.services import idempotency, keys
 from slipway.services.platform import Platform
+from slipway.services.resources import idempotency, keys
 
 _WORKSPACE = re.compile(r"^/api/v1/workspaces/(?P<ws>[^/]+)/")
 _SHOWN_ONCE = {re.compile(r"^/api/v1/workspaces/[^/]+/api-keys/?$"): ("key",)}

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.api.problems import problem
-from slipway.services import keys
 from slipway.services.platform import Platform
+from slipway.services.resources import keys
 
 AUTHENTICATED = "api_key"  # scope["state"] key of the key BodyLimit found
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.api.problems import problem
-from slipway.services import keys
+from slipway.services.resources import keys
 
 MAX_BUCKETS = 100_000
 

@@ -69,7 +69,7 @@ SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CA_VARIABLES = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 
 
-class BuildLog:
+class CappedLog:
     """Forwards lines to the sink; command output stops after `limit` lines."""
 
     def __init__(self, sink: LogSink, limit: int) -> None:
@@ -132,7 +132,7 @@ class LocalBuilder:
         build_dir = self.data_dir / "builds" / secrets.token_hex(8)
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                blog = BuildLog(log, self.log_limit)
+                blog = CappedLog(log, self.log_limit)
                 image = await self._build(build_dir, workspace, app, commit, blog)
         except TimeoutError:
             raise DeployFailed(
@@ -146,7 +146,7 @@ class LocalBuilder:
     # ------------------------------------------------------------------ steps
 
     async def _build(
-        self, build_dir: Path, workspace: Workspace, app: App, commit: Commit, log: BuildLog
+        self, build_dir: Path, workspace: Workspace, app: App, commit: Commit, log: CappedLog
     ) -> Image:
         app_dir = build_dir / "app"
         await log.announce(f"[git] Checking out {commit.sha[:12]}")
@@ -233,7 +233,7 @@ class LocalBuilder:
         return f"the build wrote more than its output limit of {size} (its files and caches)."
 
     async def _setup(
-        self, plan: dict[str, Any], log: BuildLog, app_dir: Path, app: App
+        self, plan: dict[str, Any], log: CappedLog, app_dir: Path, app: App
     ) -> toolchains.Selection:
         """The toolchains of the plan's nixPkgs, at the versions the app asks for (see
         `toolchains`, `versions`): chosen, provisioned when needed, logged."""
@@ -250,7 +250,7 @@ class LocalBuilder:
             await log.announce(line)
         return tools
 
-    async def _push(self, image: Image, workspace: Workspace, app: App, log: BuildLog) -> None:
+    async def _push(self, image: Image, workspace: Workspace, app: App, log: CappedLog) -> None:
         assert self.push_to is not None
         name, tag = f"{workspace.name}/{app.name}", image.ref.rsplit(":", 1)[1]
         await log.announce(f"[registry] Pushing {self.push_to.host}/{name}:{tag}")
@@ -263,7 +263,7 @@ class LocalBuilder:
         app: App,
         app_dir: Path,
         plan: dict[str, Any],
-        log: BuildLog,
+        log: CappedLog,
         tools: Selection | None = None,
     ) -> None:
         tools = tools or Selection()
@@ -315,7 +315,7 @@ class LocalBuilder:
         app_dir: Path,
         env: dict[str, str],
         binds: dict[str, Path],
-        log: BuildLog,
+        log: CappedLog,
         ro_binds: Mapping[str, Path] | None = None,
     ) -> None:
         uid = self.sandbox.uid_for(app.serial)

@@ -118,7 +118,7 @@ def workspace_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a workspace and its first API key (shown once)."""
-    from slipway.services.keys import create_workspace
+    from slipway.services.resources.keys import create_workspace
 
     async def create() -> tuple[str, str, str]:
         store = bootstrap.open_store(bootstrap.config_from_env(data_dir))

@@ -69,6 +69,13 @@ class Invalid(DomainError):
         return cls(f"{name}: {message}", [FieldError(name, message)])
 
 
+def raise_if(errors: list[FieldError]) -> None:
+    """Invalid listing every problem found, when there is any."""
+    if errors:
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        raise Invalid(detail, errors)
+
+
 class DeployFailed(Exception):
     """A build, release command or health check failed. The message is the deployment's
     `error`: one sentence, safe to show (no secret values)."""

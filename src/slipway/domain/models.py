@@ -75,7 +75,7 @@ class Deployment:
     no_traffic: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    # The rollout's desired state (services/reconcile.py): set once the release phase is
+    # The rollout's desired state (services/serving/reconcile.py): set once the release phase is
     # over, the replicas the new revision runs until it enters the traffic list. A rollout
     # resumed by another process finds it and does not run the release command again.
     rollout_replicas: int | None = None

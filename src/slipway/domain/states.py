@@ -3,7 +3,7 @@
 `_ALLOWED` is the whole table; every status write is a compare-and-set whose expected
 statuses come from it (`sources_of`, `expect_for`), so no code moves a deployment along an
 edge the table lacks. One edge goes back: `building -> queued`, when recovery takes a build
-back from a worker that died (`services/recovery.py`); it is re-built from its commit.
+back from a worker that died (`services/deploy/recovery.py`); it is re-built from its commit.
 """
 
 from __future__ import annotations

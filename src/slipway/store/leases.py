@@ -2,7 +2,7 @@
 
 A deployment's lease is two columns of its row (`lease_owner`, `lease_expires_at`). A worker
 takes it when it claims the deployment and renews it while the run goes on; a lease that
-expired means its worker died, and recovery (`services/recovery.py`) re-queues the
+expired means its worker died, and recovery (`services/deploy/recovery.py`) re-queues the
 deployment (a build), hands it to the replica owner (a rollout) or finishes it.
 
 Claiming is one write transaction:

@@ -39,7 +39,7 @@ from slipway.store.idempotency import SqlIdempotencyRepo
 from slipway.store.leases import LeaseMethods
 from slipway.store.migrate import seal_plaintext_rows, upgrade
 from slipway.store.models import ApiKeyRow, AppRow, DeploymentRow, TrafficRow, WorkspaceRow
-from slipway.store.replicas import ReplicaMethods
+from slipway.store.published import ReplicaMethods
 from slipway.store.repositories import SqlApiKeyRepo, SqlAppRepo, SqlWorkspaceRepo
 from slipway.store.sealing import EnvCipher
 

@@ -10,7 +10,7 @@ import httpx
 from tests.support.fakes import FakeRouter, FakeRuntime, ImageShelf
 
 from slipway.ports import Store
-from slipway.services import keys
+from slipway.services.resources import keys
 
 
 def null_runtime() -> FakeRuntime:

@@ -8,7 +8,7 @@ import api_helpers as h
 import httpx
 import pytest
 
-from slipway.services import keys
+from slipway.services.resources import keys
 
 MALFORMED = [
     "Bearer nope",

@@ -7,7 +7,7 @@ import re
 import api_helpers as h
 import httpx
 
-from slipway.services import keys
+from slipway.services.resources import keys
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

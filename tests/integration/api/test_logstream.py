@@ -21,9 +21,9 @@ from websockets.exceptions import ConnectionClosed
 from slipway.api import create_app
 from slipway.builder.source import GitSource
 from slipway.domain.giturls import LocalRepos
-from slipway.services.loghub import LogHub
-from slipway.services.pipeline import Worker
+from slipway.services.deploy.pipeline import Worker
 from slipway.services.platform import Platform, Settings
+from slipway.services.platform.loghub import LogHub
 from slipway.store import SqlStore
 
 FIRST = [f"first half line {i}" for i in range(40)]

@@ -15,7 +15,7 @@ from tests.support.fakes import ScriptedBuilder
 from slipway.api import create_app
 from slipway.domain.models import Revision, TrafficSplit, utcnow
 from slipway.ports import ReplicaStatus
-from slipway.services.pipeline import Worker
+from slipway.services.deploy.pipeline import Worker
 from slipway.services.platform import Platform
 from slipway.store import SqlStore
 

@@ -1,4 +1,4 @@
-"""`services/recovery.py` over a real store: deployments of a dead worker are taken back.
+"""`services/deploy/recovery.py` over a real store: deployments of a dead worker are taken back.
 
 The builder, runtime and router are the API tests' null ones: recovery only reads and
 writes the store here (the crash test in tests/e2e covers the processes)."""
@@ -18,9 +18,9 @@ from slipway.builder.source import GitSource
 from slipway.domain.giturls import LocalRepos
 from slipway.domain.models import TrafficSplit
 from slipway.domain.states import DeploymentStatus as S
-from slipway.services.leasing import LeaseSettings
+from slipway.services.deploy.recovery import REQUEUED_LINE, RESUMED_LINE, recover_expired
 from slipway.services.platform import Platform
-from slipway.services.recovery import REQUEUED_LINE, RESUMED_LINE, recover_expired
+from slipway.services.platform.leasing import LeaseSettings
 from slipway.store import SqlStore
 
 ME = LeaseSettings(owner="me", lease_seconds=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slipway.api.limits import ApiLimits
 from slipway.api.ratelimit import TokenBuckets, identity
-from slipway.services import keys
+from slipway.services.resources import keys
 
 
 class Clock:

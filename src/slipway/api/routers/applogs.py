@@ -20,7 +20,7 @@ from slipway.api.auth import WorkspaceScope
 from slipway.api.routers import wsutil
 from slipway.api.schemas import AppLogLineOut, AppLogs, rfc3339
 from slipway.ports import AppLogLine, RuntimeLogs
-from slipway.services import applogs
+from slipway.services.resources import applogs
 
 router = APIRouter(prefix="/workspaces/{wsId}/apps/{appId}", tags=["apps"])
 AppId = Annotated[str, Path(alias="appId")]

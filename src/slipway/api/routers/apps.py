@@ -13,8 +13,8 @@ from fastapi import APIRouter, Path, Query
 from slipway.api.auth import Scope, WorkspaceScope
 from slipway.api.schemas import AppIn, AppList, AppOut, Deleted, PageMeta
 from slipway.domain.models import App
-from slipway.services import apps
-from slipway.services.paging import DEFAULT_LIMIT
+from slipway.services.resources import apps
+from slipway.services.resources.paging import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/workspaces/{wsId}/apps", tags=["apps"])
 AppId = Annotated[str, Path(alias="appId")]

@@ -24,8 +24,8 @@ from slipway.api.schemas import (
     RuntimeStatusOut,
 )
 from slipway.domain.models import Deployment
-from slipway.services import deployments
-from slipway.services.paging import DEFAULT_LIMIT
+from slipway.services.resources import deployments
+from slipway.services.resources.paging import DEFAULT_LIMIT
 
 
 class DeploymentIdConvertor(Convertor[str]):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path
 
 from slipway.api.auth import WorkspaceScope
 from slipway.api.schemas import Deleted, KeyCreated, KeyIn, KeyOut
-from slipway.services import keys
+from slipway.services.resources import keys
 
 router = APIRouter(prefix="/workspaces/{wsId}/api-keys", tags=["api-keys"])
 

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Path, Query, WebSocket
 
 from slipway.api.routers import wsutil
 from slipway.api.routers.deployments import ONE
-from slipway.services import logs
-from slipway.services.logs import FinalStatus
+from slipway.services.resources import buildlogs
+from slipway.services.resources.buildlogs import FinalStatus
 
 router = APIRouter(prefix="/workspaces/{wsId}/deploy", tags=["deploy"])
 
@@ -37,18 +37,18 @@ async def stream_build_log(
         nonlocal start
         scope = await wsutil.authenticate(websocket, ws_id, token)
         start = wsutil.parse_int("since", since, default=0)
-        await logs.check_follow(scope.platform, scope.workspace_id, deploy_id, start)
+        await buildlogs.check_follow(scope.platform, scope.workspace_id, deploy_id, start)
         websocket.state.workspace_id = scope.workspace_id
 
     if not await wsutil.refuse_on_error(websocket, check):
         return
-    events = logs.follow(
+    events = buildlogs.follow(
         websocket.app.state.platform, websocket.state.workspace_id, deploy_id, since=start
     )
     await wsutil.pump(websocket, _frames(events))
 
 
-async def _frames(events: AsyncIterator[logs.LogEvent]) -> AsyncIterator[str]:
+async def _frames(events: AsyncIterator[buildlogs.LogEvent]) -> AsyncIterator[str]:
     async for event in events:
         if isinstance(event, FinalStatus):
             yield json.dumps({"type": "status", "status": event.status})

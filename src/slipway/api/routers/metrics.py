@@ -2,7 +2,7 @@
 
 The body is the default registry (where the router registers its request, latency and error
 figures per app and revision while it runs, plus the process collectors) followed by the
-platform's own families, built from `services.platformstats` at each scrape:
+platform's own families, built from `services.resources.platformstats` at each scrape:
 `slipway_deployments_finished_total{status}`, `slipway_deployments_active{status}`,
 `slipway_deployment_duration_seconds` (histogram), `slipway_replicas_ready{app,revision}` and
 `slipway_replicas{app,revision}`.
@@ -29,7 +29,7 @@ from prometheus_client.core import (
 
 from slipway.api.problems import ApiProblem
 from slipway.domain.states import DeploymentStatus
-from slipway.services import platformstats
+from slipway.services.resources import platformstats
 
 router = APIRouter(tags=["metrics"])
 

@@ -21,8 +21,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from slipway.api.auth import Scope, scope_for
 from slipway.api.problems import ApiProblem
 from slipway.domain.errors import DomainError, Invalid
-from slipway.services.loghub import WatcherDropped
 from slipway.services.platform import Platform
+from slipway.services.platform.loghub import WatcherDropped
 
 log = logging.getLogger(__name__)
 

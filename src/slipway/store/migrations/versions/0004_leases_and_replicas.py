@@ -2,7 +2,7 @@
 
 - `deployments.lease_owner` / `lease_expires_at`: the worker running a deployment and until
   when its lease holds (renewed by its heartbeat). An expired lease means the worker died:
-  the reconciler re-queues or fails the deployment (`services/recovery.py`).
+  the reconciler re-queues or fails the deployment (`services/deploy/recovery.py`).
 - `revisions.deployment_id` becomes unique (it was indexed): a deployment re-run after a
   crash finds its revision instead of creating a second one.
 - `leases`: named leases for leader election.

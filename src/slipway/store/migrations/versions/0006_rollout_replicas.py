@@ -1,7 +1,7 @@
 """The rollout's desired state: `deployments.rollout_replicas`.
 
 Set when a deployment's release phase is over: how many replicas its new revision runs
-until the revision enters the traffic list (`services/reconcile.py` reads it). A rollout
+until the revision enters the traffic list (`services/serving/reconcile.py` reads it). A rollout
 whose process died is resumed from it by the next replica owner. A plain `ADD COLUMN`
 (nullable) on both backends.
 

@@ -1,0 +1,81 @@
+"""The handle every use case receives: the ports, the settings, and in-process signals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from slipway.domain.giturls import NO_LOCAL, LocalRepos
+from slipway.ports import Builder, Router, Runtime, Source, Store
+from slipway.services.platform.draining import Retirements
+from slipway.services.platform.leasing import LeaseSettings
+from slipway.services.platform.loghub import LogHub
+from slipway.services.platform.transitions import Transitions
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_domain: str = "localhost"
+    router_port: int = 8080
+    router_scheme: str = "http"
+    local_git: LocalRepos = NO_LOCAL
+    health_timeout_seconds: float = 60.0
+    drain_seconds: float = 30.0  # the longest wait for a drained revision's in-flight requests
+    release_timeout_seconds: float = 600.0
+    max_queued_per_workspace: int = 20  # deployments waiting at once; one more is 429
+    builds_per_workspace: int = 1  # builds of one workspace at once (store/leases.py)
+    max_resolving_per_workspace: int = 2  # git resolutions at once (POST /deploy); then 429
+
+
+@dataclass
+class Platform:
+    store: Store
+    source: Source
+    builder: Builder
+    runtime: Runtime
+    router: Router
+    settings: Settings = field(default_factory=Settings)
+    # This process's identity and lease length for the deployments it runs, and whether it
+    # runs replicas now (holds the `replicas` lease; always, with one process): bootstrap's.
+    leases: LeaseSettings = field(default_factory=LeaseSettings)
+    owns_replicas: Callable[[], bool] = field(default=lambda: True)
+    logs: LogHub = field(default_factory=LogHub)
+    # Set when a deployment is queued or cancelled, so the worker looks at once instead of
+    # at its next poll. The worker never relies on it: it also polls the store.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Revisions being drained and stopped (by the reconciler); per app, the revisions a
+    # traffic change is warming before it is stored (revision -> replicas), which the
+    # reconciler runs on top of the stored desired state; condition times.
+    retirements: Retirements = field(default_factory=Retirements)
+    warming: dict[str, dict[str, int]] = field(default_factory=dict)
+    transitions: Transitions = field(default_factory=Transitions)
+    resolving: dict[str, int] = field(default_factory=dict)  # workspace -> git resolutions now
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _app_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in the background (draining old replicas, say); `close` awaits it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def app_lock(self, app_id: str) -> asyncio.Lock:
+        """Serializes changes to one app's replicas and routes within this process."""
+        return self._app_locks.setdefault(app_id, asyncio.Lock())
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.retirements.close()
+
+    def app_url(self, app_name: str, workspace_name: str) -> str:
+        s = self.settings
+        return f"{s.router_scheme}://{app_name}.{workspace_name}.{s.base_domain}:{s.router_port}"
+
+    def tag_url(self, tag: str, app_name: str, workspace_name: str) -> str:
+        s = self.settings
+        host = f"{tag}---{app_name}.{workspace_name}.{s.base_domain}"
+        return f"{s.router_scheme}://{host}:{s.router_port}"
