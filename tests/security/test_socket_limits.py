@@ -175,6 +175,7 @@ async def test_the_head_deadline_leaves_an_open_websocket_alone(
         await ws.send("small")  # under the frame limit: ignored, not fatal
         pong = await ws.ping()
         await asyncio.wait_for(pong, GRACE)
+        assert ws.close_code is None  # still open, long past the head deadline
 
 
 async def _stall(

@@ -86,6 +86,8 @@ async def test_pipelined_requests(router: RouterServer, backends: list[Backend])
     while data.count(b"HTTP/1.1 200") < 3 or not data.endswith(b"a"):
         data += await asyncio.wait_for(reader.read(65536), 5)
     writer.close()
+    assert data.count(b"HTTP/1.1 200") == 3  # three answers, in order, none mixed up
+    assert data.count(b"HTTP/1.1 ") == 3
 
 
 async def test_bodies_and_streaming(

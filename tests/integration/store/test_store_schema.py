@@ -86,3 +86,6 @@ async def test_processes_starting_at_once_migrate_a_fresh_database_once(make_sto
     await asyncio.wait_for(asyncio.gather(*(s.migrate() for s in stores)), 60)
     for s in stores:
         await s.migrate()  # and again: idempotent
+        async with s._db.read() as session:
+            versions = await session.execute(text("SELECT version_num FROM alembic_version"))
+            assert versions.all() == [("0006",)]

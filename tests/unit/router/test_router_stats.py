@@ -61,3 +61,4 @@ def test_two_collectors_may_share_a_registry() -> None:
     registry.register(second)  # no duplicate-name error: nothing is claimed up front
     registry.unregister(first)
     registry.unregister(second)
+    assert list(registry.collect()) == []

@@ -73,4 +73,8 @@ async def test_wait_live_returns_when_the_log_opens() -> None:
     await asyncio.sleep(0)
     hub.open("dep_1", workspace_id="ws_1")
     await asyncio.wait_for(waiting, 5)
+    assert hub.is_live("dep_1")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     await hub.wait_live("dep_2", 0.01)  # times out quietly
+    assert loop.time() - started < 1
