@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -45,7 +46,12 @@ from slipway.services.platform import Platform, Settings, leasing
 from slipway.services.platform.leasing import Leadership, LeaseSettings
 from slipway.services.platform.loghub import LOGS_CHANNEL
 from slipway.services.serving.published import PublishedRuntime, ReplicaPublisher
-from slipway.services.serving.reconcile import RouteSyncer, resync_routes
+from slipway.services.serving.reconcile import (
+    RECONCILE_CHANNEL,
+    RouteSyncer,
+    reconcile_soon,
+    resync_routes,
+)
 from slipway.store import SqlStore
 from slipway.store.notify import PgListener
 from slipway.store.published import REPLICAS_CHANNEL
@@ -325,6 +331,9 @@ def _cluster(
     listener = PgListener(config.db_url)
     listener.subscribe(REPLICAS_CHANNEL, view.kick)
     listener.subscribe(LOGS_CHANNEL, platform.logs.wake)
+    # Desired state changed in another process: the replica owner reconciles the app now,
+    # router processes re-sync its routes (each also resyncs on its own: 5 s, 1 s).
+    listener.subscribe(RECONCILE_CHANNEL, functools.partial(reconcile_soon, platform))
     tasks: list[Coroutine[Any, Any, None]] = [listener.run(), view.run()]
     publisher = None
     if "worker" in config.roles:

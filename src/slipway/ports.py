@@ -7,7 +7,7 @@ workspace in the repository layer, so a handler cannot forget to.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -101,6 +101,15 @@ class TrafficRepo(Protocol):
     async def set(self, app_id: str, splits: Sequence[TrafficSplit]) -> None: ...  # atomic
 
 
+class WarmupRepo(Protocol):
+    """Revisions a traffic change starts before it is stored (revision -> replicas), until
+    a deadline; desired state the reconciler of any process reads."""
+
+    async def get(self, app_id: str, *, now: datetime) -> dict[str, int]: ...  # unexpired
+    async def set(self, app_id: str, counts: Mapping[str, int], *, until: datetime) -> None: ...
+    async def clear(self, app_id: str) -> None: ...
+
+
 class LogRepo(Protocol):
     async def append(self, deployment_id: str, first_index: int, lines: Sequence[str]) -> None: ...
 
@@ -126,6 +135,7 @@ class ScopedStore(Protocol):
     deployments: DeploymentRepo
     revisions: RevisionRepo
     traffic: TrafficRepo
+    warmups: WarmupRepo
     logs: LogRepo
     idempotency: IdempotencyRepo
 
@@ -268,6 +278,10 @@ class Runtime(Protocol):
         ...
 
     def status(self, key: str) -> ReplicaStatus: ...
+
+    def running_keys(self) -> list[str]:
+        """The revision keys this runtime runs replicas of."""
+        ...
 
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None: ...
 

@@ -110,6 +110,9 @@ class FakeRuntime:
         backends = tuple(Backend("127.0.0.1", 9000 + i) for i in range(ready))
         return ReplicaStatus(ready=ready, total=n, backends=backends)
 
+    def running_keys(self) -> list[str]:
+        return [key for key, n in self.counts.items() if n > 0]
+
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
         self.faults.check("stop")
         if self.stop_delay:
@@ -255,7 +258,7 @@ class _FaultyRepo:
 class _FaultyScoped:
     def __init__(self, scoped: ScopedStore, faults: Faults) -> None:
         self.workspace_id = scoped.workspace_id
-        for name in ("api_keys", "apps", "deployments", "revisions", "traffic", "logs"):
+        for name in ("api_keys", "apps", "deployments", "revisions", "traffic", "warmups", "logs"):
             setattr(self, name, _FaultyRepo(name, getattr(scoped, name), faults))
         self.idempotency = _FaultyRepo("idempotency", scoped.idempotency, faults)
 

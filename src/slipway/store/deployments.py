@@ -12,7 +12,9 @@ Notable choices:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +24,14 @@ from slipway.domain.models import Deployment, Revision, TrafficSplit
 from slipway.domain.names import revision_name
 from slipway.domain.states import DeploymentStatus
 from slipway.store import mapping
-from slipway.store.models import AppRow, DeploymentRow, LogLineRow, RevisionRow, TrafficRow
+from slipway.store.models import (
+    AppRow,
+    DeploymentRow,
+    LogLineRow,
+    RevisionRow,
+    TrafficRow,
+    WarmupRow,
+)
 from slipway.store.repositories import ScopedRepo, rowcount
 
 _DEPLOYMENT_FIXED = frozenset({"id", "workspace_id", "app_id"})
@@ -158,6 +167,49 @@ class SqlRevisionRepo(ScopedRepo):
         async with self._db.read() as session:
             row = await session.scalar(query)
             return mapping.revision(row, self._db.cipher) if row else None
+
+
+class SqlWarmupRepo(ScopedRepo):
+    async def get(self, app_id: str, *, now: datetime) -> dict[str, int]:
+        query = select(WarmupRow).where(
+            WarmupRow.workspace_id == self._ws,
+            WarmupRow.app_id == app_id,
+            WarmupRow.expires_at > now,
+        )
+        async with self._db.read() as session:
+            return {row.revision_name: row.replicas for row in await session.scalars(query)}
+
+    async def set(self, app_id: str, counts: Mapping[str, int], *, until: datetime) -> None:
+        """Replace the app's warm-up with `counts`, in one transaction."""
+        rows = [
+            {
+                "app_id": app_id,
+                "revision_name": name,
+                "workspace_id": self._ws,
+                "replicas": n,
+                "expires_at": until,
+            }
+            for name, n in counts.items()
+        ]
+        app = select(AppRow.id).where(AppRow.workspace_id == self._ws, AppRow.id == app_id)
+        try:
+            async with self._db.write() as session:
+                if await session.scalar(app) is None:
+                    raise NotFound(f"app {app_id!r} not found")
+                await session.execute(self._clear(app_id))
+                if rows:
+                    await session.execute(insert(WarmupRow), rows)
+        except IntegrityError as exc:
+            raise Invalid.field("traffic", "names a revision this app does not have") from exc
+
+    async def clear(self, app_id: str) -> None:
+        async with self._db.write() as session:
+            await session.execute(self._clear(app_id))
+
+    def _clear(self, app_id: str) -> Any:
+        return delete(WarmupRow).where(
+            WarmupRow.workspace_id == self._ws, WarmupRow.app_id == app_id
+        )
 
 
 class SqlTrafficRepo(ScopedRepo):

@@ -200,6 +200,30 @@ class TrafficRow(Base):
     tag: Mapped[str | None] = mapped_column(NAME)
 
 
+class WarmupRow(Base):
+    """Revisions a traffic change is starting before it is stored (0006): the reconciler runs
+    them until `expires_at` (a request that died leaves nothing behind for long)."""
+
+    __tablename__ = "warmups"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "app_id"],
+            ["apps.workspace_id", "apps.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["app_id", "revision_name"],
+            ["revisions.app_id", "revisions.name"],
+        ),
+    )
+
+    app_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    revision_name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ID)
+    replicas: Mapped[int]
+    expires_at: Mapped[datetime]
+
+
 class LogLineRow(Base):
     __tablename__ = "log_lines"
     __table_args__ = (

@@ -30,6 +30,7 @@ from slipway.store.models import (
     LogLineRow,
     RevisionRow,
     TrafficRow,
+    WarmupRow,
     WorkspaceRow,
 )
 
@@ -177,7 +178,8 @@ class SqlAppRepo(ScopedRepo):
             await session.execute(stmt)
 
     async def delete(self, app_id: str) -> bool:
-        """Delete the app with its deployments, revisions, traffic splits and log lines."""
+        """Delete the app with its deployments, revisions, traffic splits, warm-ups and log
+        lines."""
         ws = self._ws
         deployments = select(DeploymentRow.id).where(
             DeploymentRow.workspace_id == ws, DeploymentRow.app_id == app_id
@@ -187,6 +189,7 @@ class SqlAppRepo(ScopedRepo):
                 LogLineRow.workspace_id == ws, LogLineRow.deployment_id.in_(deployments)
             ),
             delete(TrafficRow).where(TrafficRow.workspace_id == ws, TrafficRow.app_id == app_id),
+            delete(WarmupRow).where(WarmupRow.workspace_id == ws, WarmupRow.app_id == app_id),
             delete(RevisionRow).where(RevisionRow.workspace_id == ws, RevisionRow.app_id == app_id),
             delete(DeploymentRow).where(
                 DeploymentRow.workspace_id == ws, DeploymentRow.app_id == app_id

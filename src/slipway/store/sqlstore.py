@@ -25,6 +25,7 @@ from slipway.ports import (
     ScopedStore,
     Store,
     TrafficRepo,
+    WarmupRepo,
     WorkspaceRepo,
 )
 from slipway.store import mapping
@@ -33,6 +34,7 @@ from slipway.store.deployments import (
     SqlLogRepo,
     SqlRevisionRepo,
     SqlTrafficRepo,
+    SqlWarmupRepo,
 )
 from slipway.store.engine import Database
 from slipway.store.idempotency import SqlIdempotencyRepo
@@ -57,6 +59,7 @@ class ScopedSqlStore:
         self.deployments: DeploymentRepo = SqlDeploymentRepo(db, workspace_id)
         self.revisions: RevisionRepo = SqlRevisionRepo(db, workspace_id)
         self.traffic: TrafficRepo = SqlTrafficRepo(db, workspace_id)
+        self.warmups: WarmupRepo = SqlWarmupRepo(db, workspace_id)
         self.logs: LogRepo = SqlLogRepo(db, workspace_id)
         self.idempotency: IdempotencyRepo = SqlIdempotencyRepo(db, workspace_id)
 

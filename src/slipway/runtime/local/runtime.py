@@ -90,6 +90,9 @@ class LocalRuntime:
                 raise DeployFailed(self._timeout_message(group, timeout))
             await asyncio.sleep(WAIT_POLL_SECONDS)
 
+    def running_keys(self) -> list[str]:
+        return [key for key, group in self._groups.items() if group.replicas]
+
     def status(self, key: str) -> ReplicaStatus:
         group = self._groups.get(key)
         if group is None:

@@ -45,11 +45,8 @@ class Platform:
     # Set when a deployment is queued or cancelled, so the worker looks at once instead of
     # at its next poll. The worker never relies on it: it also polls the store.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    # Revisions being drained and stopped (by the reconciler); per app, the revisions a
-    # traffic change is warming before it is stored (revision -> replicas), which the
-    # reconciler runs on top of the stored desired state; condition times.
+    # Revisions being drained and stopped (by the reconciler); condition times.
     retirements: Retirements = field(default_factory=Retirements)
-    warming: dict[str, dict[str, int]] = field(default_factory=dict)
     transitions: Transitions = field(default_factory=Transitions)
     resolving: dict[str, int] = field(default_factory=dict)  # workspace -> git resolutions now
     _background: set[asyncio.Task[None]] = field(default_factory=set)

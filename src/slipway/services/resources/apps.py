@@ -90,9 +90,12 @@ async def delete_app(platform: Platform, workspace_id: str, app_id: str) -> None
     app = await get_app(platform, workspace_id, app_id)
     scoped = platform.store.scoped(workspace_id)
     await _cancel_active(platform, workspace_id, app.id)
-    async with platform.app_lock(app.id):
-        await forget_app(platform, app)
+
+    async def delete() -> None:
         await scoped.apps.delete(app.id)
+
+    async with platform.app_lock(app.id):
+        await forget_app(platform, app, delete)
 
 
 async def _cancel_active(platform: Platform, workspace_id: str, app_id: str) -> None:

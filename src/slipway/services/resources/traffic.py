@@ -23,7 +23,7 @@ from slipway.domain.states import DeploymentStatus as S
 from slipway.domain.traffic import promoted, split_problems
 from slipway.services.platform import Platform
 from slipway.services.resources.apps import get_app
-from slipway.services.serving.reconcile import reconcile_locked, warm
+from slipway.services.serving.reconcile import reconcile_locked, unwarm, warm
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ async def apply_traffic(platform: Platform, app: App, splits: list[TrafficSplit]
         traffic = platform.store.scoped(app.workspace_id).traffic
         before = await traffic.get(app.id)
         await traffic.set(app.id, splits)
+        await unwarm(platform, workspace, current, failed=False)
         try:
             await reconcile_locked(platform, workspace, current)
         except BaseException:  # the routes did not change: neither does the stored list

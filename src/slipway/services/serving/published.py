@@ -25,12 +25,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from slipway.domain.errors import DeployFailed
 from slipway.domain.routes import Backend
 from slipway.ports import LogSink, PublishedReplica, ReplicaStatus, RevisionSpec, Runtime, Store
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 1.0
+WAIT_POLL_SECONDS = 0.05
 _EMPTY = ReplicaStatus(ready=0, total=0, backends=())
 
 
@@ -158,6 +160,10 @@ class PublishedRuntime:
         local = self._local.status(key)
         return local if local.total > 0 else self._cache.get(key, _EMPTY)
 
+    def running_keys(self) -> list[str]:
+        """What this process runs: the only replicas its reconciler may stop."""
+        return self._local.running_keys()
+
     def on_change(self, callback: Callable[[str], None]) -> None:
         self._local.on_change(callback)
         self._callbacks.append(callback)
@@ -166,7 +172,17 @@ class PublishedRuntime:
         await self._local.scale(spec, replicas)
 
     async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
-        await self._local.wait_ready(key, count, timeout=timeout)
+        """While leading, the local runtime's answer (with a crashed replica's reason);
+        otherwise until the published rows show `count` ready replicas."""
+        if self._leading():
+            await self._local.wait_ready(key, count, timeout=timeout)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.status(key).ready < count:
+            if loop.time() >= deadline:
+                raise DeployFailed(f"it had no healthy replica within {timeout:g}s")
+            await asyncio.sleep(WAIT_POLL_SECONDS)
 
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
         await self._local.stop(key, drain_seconds=drain_seconds)

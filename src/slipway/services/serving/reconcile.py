@@ -1,17 +1,19 @@
 """The reconciler: the one writer of the runtime and the router.
 
 Everything else writes *desired* state to the store (the traffic list, the app's replica
-count, a rollout's `rollout_replicas`) or, for a traffic change not yet stored, to
-`platform.warming`; then it asks this module to act and waits on a condition (replicas
-ready, routes live). Only this module starts, scales, drains and stops replicas
-(`runtime.scale`/`runtime.stop`) and only it pushes route tables (`router.set_routes`,
-`router.remove_app`). Bootstrap's shutdown (`runtime.close`) is the one other stop.
+count, a rollout's `rollout_replicas`, a traffic change's warm-up); then it asks this
+module to act and waits on a condition (replicas ready, routes live). Only the process that
+runs the replicas (`platform.owns_replicas()`) acts; any other one syncs its own routes and
+asks the owner (NOTIFY on `RECONCILE_CHANNEL`). Only this module starts, scales, drains
+and stops replicas (`runtime.scale`/`runtime.stop`) and only it pushes route tables
+(`router.set_routes`, `router.remove_app`). Bootstrap's shutdown (`runtime.close`) is the
+one other stop.
 
 `reconcile_app` is level-triggered, in Knative's manner: it reads the desired state and
 brings the world to it, whatever happened before. Its phases, in order, are what keeps a
 change from dropping requests (CONTRACT §6):
 
-1. `_scale`: every revision that should run gets its count (`domain.replicas.
+1. `_scale`: every revision that should run gets its count (`domain.replicacounts.
    desired_replicas`; a retirement in progress is called off first). New replicas join the
    routes only once healthy; surplus ones are drained by the runtime's drain gate
    (`RouteSyncer.drain_gate`) before they stop.
@@ -19,9 +21,11 @@ change from dropping requests (CONTRACT §6):
 3. `_retire`: revisions that should not run leave only now, drained in the background.
 
 What wakes it: the use cases that changed desired state (deploy, scale, Set Traffic,
-Promote, delete, a failed or cancelled rollout), the runtime's readiness events
-(`RouteSyncer`: routes only), and the recovery loop's resync of every app every few seconds
-in the replica owner (`recovery.py`), which also restarts what a dead process left.
+Promote, delete, a failed or cancelled rollout), in this process or another one (NOTIFY,
+`reconcile_soon`); the runtime's readiness events (`RouteSyncer`: routes only); and the
+recovery loop's resync of every app every few seconds in the replica owner
+(`deploy/recovery.py`), which also restarts what a dead process left and stops what no app
+wants any more.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from slipway.domain.errors import DeployFailed
 from slipway.domain.models import App, Revision, TrafficSplit, Workspace
@@ -43,7 +48,11 @@ from slipway.services.serving.routing import build_routes
 
 log = logging.getLogger(__name__)
 
+RECONCILE_CHANNEL = "slipway_reconcile"  # NOTIFY payload: a revision key of the app ("-")
 RESYNC_ROUTES_SECONDS = 1.0
+WARMUP_MARGIN = 30.0  # a stored warm-up outlives its request's health timeout by this much
+GONE_MARGIN = 10.0  # a deleting process waits this long past the drain limit
+WAIT_POLL_SECONDS = 0.1
 ROLLOUTS_READ = 100  # active deployments of one app read per pass: one runs at a time
 
 
@@ -67,7 +76,7 @@ async def revision_spec(platform: Platform, app: App, rev: Revision) -> Revision
 
 
 async def desired_for(platform: Platform, app: App) -> dict[str, int]:
-    """Replicas per revision of `app`, as the store (and this process's warming) says."""
+    """Replicas per revision of `app`, as the store says."""
     scoped = platform.store.scoped(app.workspace_id)
     splits = await scoped.traffic.get(app.id)
     deploying, _ = await scoped.deployments.list(
@@ -78,9 +87,8 @@ async def desired_for(platform: Platform, app: App) -> dict[str, int]:
         for d in deploying
         if d.revision_name and d.rollout_replicas
     }
-    return desired_replicas(
-        app.replicas, splits, rollouts=rollouts, warming=platform.warming.get(app.id)
-    )
+    warming = await scoped.warmups.get(app.id, now=datetime.now(UTC))
+    return desired_replicas(app.replicas, splits, rollouts=rollouts, warming=warming)
 
 
 async def reconcile_app(platform: Platform, workspace: Workspace, app: App) -> None:
@@ -89,7 +97,13 @@ async def reconcile_app(platform: Platform, workspace: Workspace, app: App) -> N
 
 
 async def reconcile_locked(platform: Platform, workspace: Workspace, app: App) -> None:
-    """`reconcile_app` for a caller that already holds the app's lock."""
+    """`reconcile_app` for a caller that already holds the app's lock. In a process that
+    does not run the replicas (several processes), only this process's routes are synced
+    and the replica owner is asked to reconcile the app (`ask_owner`)."""
+    if not platform.owns_replicas():
+        await sync_routes(platform, workspace, app)
+        await ask_owner(platform, app.workspace_id, app.id)
+        return
     desired = await desired_for(platform, app)
     revisions = await platform.store.scoped(workspace.id).revisions.list(app.id)
     await _scale(platform, app, revisions, desired)
@@ -143,28 +157,51 @@ async def sync_routes(platform: Platform, workspace: Workspace, app: App) -> Non
     await platform.router.settled()
 
 
-async def forget_app(platform: Platform, app: App) -> None:
-    """Before an app is deleted (caller holds its lock): its hosts stop routing, then every
-    revision that runs is drained and stopped; returns once they have."""
+async def ask_owner(platform: Platform, workspace_id: str, app_id: str) -> None:
+    """Tell the replica owner (and router processes) that the app's desired state changed
+    (NOTIFY; the owner's 5 s resync is the safety net)."""
+    try:
+        await platform.store.notify(RECONCILE_CHANNEL, revision_key(workspace_id, app_id, "-"))
+    except Exception:  # the resync repairs it
+        log.exception("could not ask the replica owner to reconcile app %s", app_id)
+
+
+async def forget_app(platform: Platform, app: App, delete: Callable[[], Awaitable[None]]) -> None:
+    """Delete an app (caller holds its lock; `delete` removes its rows): its hosts stop
+    routing, then every revision that runs is drained and stopped, and the answer comes
+    once they have. The replica owner drains and stops before the rows go; any other
+    process deletes the rows, asks the owner, and waits until the published replicas of
+    the app are gone (or the drain limit and a margin pass)."""
     platform.router.remove_app(app.id)
     await platform.router.settled()  # the answer means its hosts no longer route
     keys = [
         revision_key(app.workspace_id, app.id, rev.name)
         for rev in await platform.store.scoped(app.workspace_id).revisions.list(app.id)
     ]
+    if platform.owns_replicas():
+        await _stop_all(platform, keys)
+        await delete()
+        return
+    await delete()
+    await ask_owner(platform, app.workspace_id, app.id)
+    await _wait_gone(platform, keys, timeout=platform.settings.drain_seconds + GONE_MARGIN)
+
+
+async def _stop_all(platform: Platform, keys: Sequence[str]) -> None:
     for key in keys:
         if platform.runtime.status(key).total > 0:
             _retire_one(platform, key)
     await platform.retirements.wait(keys)
 
 
-@contextlib.contextmanager
-def _warming(platform: Platform, app_id: str, counts: dict[str, int]) -> Iterator[None]:
-    platform.warming[app_id] = counts
-    try:
-        yield
-    finally:
-        platform.warming.pop(app_id, None)
+async def _wait_gone(platform: Platform, keys: Sequence[str], *, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while any(platform.runtime.status(k).total > 0 for k in keys):
+        if loop.time() >= deadline:
+            log.warning("replicas of %s still listed after %gs", keys, timeout)
+            return
+        await asyncio.sleep(WAIT_POLL_SECONDS)
 
 
 async def warm(
@@ -180,23 +217,31 @@ async def warm(
         rev = await scoped.revisions.get(app.id, name)
         if rev is None or await revision_spec(platform, app, rev) is None:
             raise DeployFailed(f"the image of revision {name} is no longer on disk.")
+    timeout = platform.settings.health_timeout_seconds
+    until = datetime.now(UTC) + timedelta(seconds=timeout + WARMUP_MARGIN)
     try:
-        with _warming(platform, app.id, wanted):
-            await reconcile_locked(platform, workspace, app)
-            for name in wanted:
-                await _wait_one(platform, revision_key(app.workspace_id, app.id, name), name)
+        await scoped.warmups.set(app.id, wanted, until=until)
+        await reconcile_locked(platform, workspace, app)
+        for name in wanted:
+            await _wait_one(platform, revision_key(app.workspace_id, app.id, name), name)
     except BaseException:
-        await asyncio.shield(_unwarm(platform, workspace, app))
+        await asyncio.shield(unwarm(platform, workspace, app, failed=True))
         raise
 
 
-async def _unwarm(platform: Platform, workspace: Workspace, app: App) -> None:
-    """After a failed warm: what it started and nothing stored wants leaves, at once."""
+async def unwarm(platform: Platform, workspace: Workspace, app: App, *, failed: bool) -> None:
+    """The warm-up is over (caller holds the app's lock): after a failure, what it started
+    and nothing stored wants leaves at once (the replica owner waits for that); after the
+    traffic change was stored, the caller reconciles."""
+    await platform.store.scoped(app.workspace_id).warmups.clear(app.id)
+    if not failed:
+        return
     await reconcile_locked(platform, workspace, app)
-    revisions = await platform.store.scoped(app.workspace_id).revisions.list(app.id)
-    await platform.retirements.wait(
-        [revision_key(app.workspace_id, app.id, rev.name) for rev in revisions]
-    )
+    if platform.owns_replicas():
+        revisions = await platform.store.scoped(app.workspace_id).revisions.list(app.id)
+        await platform.retirements.wait(
+            [revision_key(app.workspace_id, app.id, rev.name) for rev in revisions]
+        )
 
 
 async def _wait_one(platform: Platform, key: str, name: str) -> None:
@@ -208,12 +253,65 @@ async def _wait_one(platform: Platform, key: str, name: str) -> None:
 
 
 async def restore_all(platform: Platform) -> None:
-    """Every app with traffic or a rollout, reconciled (at start-up and as a resync)."""
+    """At start-up and as the replica owner's resync: every app with traffic reconciled,
+    then every other app this runtime still runs replicas of (a failed rollout's, a deleted
+    app's), so nothing runs that the store does not want."""
+    done: set[tuple[str, str]] = set()
     for workspace, app in await platform.store.serving_apps():
+        done.add((workspace.id, app.id))
         try:
             await reconcile_app(platform, workspace, app)
         except Exception:
             log.exception("could not restore app %s", app.id)
+    for key in platform.runtime.running_keys():
+        parsed = parse_revision_key(key)
+        if parsed is not None and (parsed.workspace_id, parsed.app_id) not in done:
+            done.add((parsed.workspace_id, parsed.app_id))
+            await reconcile_by_id(platform, parsed.workspace_id, parsed.app_id)
+
+
+async def reconcile_by_id(platform: Platform, workspace_id: str, app_id: str) -> None:
+    """Reconcile one app by its ids (a NOTIFY from another process, the resync); an app
+    that no longer exists has every replica it still runs drained and stopped."""
+    try:
+        workspace = await platform.store.workspaces.get(workspace_id)
+        app = await platform.store.scoped(workspace_id).apps.get(app_id)
+        if workspace is not None and app is not None:
+            await reconcile_app(platform, workspace, app)
+            return
+        platform.router.remove_app(app_id)
+        if platform.owns_replicas():
+            prefix = revision_key(workspace_id, app_id, "")
+            async with platform.app_lock(app_id):
+                running = platform.runtime.running_keys()
+                await _stop_all(platform, [k for k in running if k.startswith(prefix)])
+    except Exception:  # the resync tries again
+        log.exception("could not reconcile app %s", app_id)
+
+
+def reconcile_soon(platform: Platform, payload: str) -> None:
+    """A NOTIFY on `RECONCILE_CHANNEL` (payload: a revision key of the app): the replica
+    owner reconciles the app now; a process that does not run replicas re-syncs its routes
+    (and asks no one: that would echo between processes)."""
+    parsed = parse_revision_key(payload)
+    if parsed is None:
+        return
+    if platform.owns_replicas():
+        platform.spawn(reconcile_by_id(platform, parsed.workspace_id, parsed.app_id))
+    else:
+        platform.spawn(_routes_by_id(platform, parsed.workspace_id, parsed.app_id))
+
+
+async def _routes_by_id(platform: Platform, workspace_id: str, app_id: str) -> None:
+    try:
+        workspace = await platform.store.workspaces.get(workspace_id)
+        app = await platform.store.scoped(workspace_id).apps.get(app_id)
+        if workspace is None or app is None:
+            platform.router.remove_app(app_id)
+        else:
+            await sync_routes(platform, workspace, app)
+    except Exception:  # the 1 s route resync repairs it
+        log.exception("route sync failed for app %s", app_id)
 
 
 async def resync_routes(platform: Platform) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tests.support.world import World, close_world, make_world
 
 from slipway.domain.models import TrafficSplit
 from slipway.domain.states import DeploymentStatus as S
-from slipway.services.serving.reconcile import reconcile_app
+from slipway.services.serving.reconcile import RECONCILE_CHANNEL, reconcile_app
 
 HOST = "web.acme.localhost"
 
@@ -245,3 +246,36 @@ async def test_reconcile_is_idempotent(world: World) -> None:
     await world.settle()
     assert (world.runtime.running(), _routes(world)) == before
     assert all(verb == "scale" for verb, _, _ in world.runtime.calls)  # asks, stops nothing
+
+
+async def test_a_stored_warmup_runs_its_revisions_until_it_expires(world: World) -> None:
+    await _given(world, TABLE["steady state asks for what runs"])
+    await world.revision()
+    until = datetime.now(UTC) + timedelta(seconds=60)
+    await world.scoped.warmups.set(world.app.id, {name("r2"): 1, name("r1"): 1}, until=until)
+    await _reconcile(world)
+    await world.settle()
+    assert _short(world.runtime.running()) == {"r1": 2, "r2": 1}  # never fewer than the share
+    assert _routes(world) == {HOST: {"r1": 100}}  # warming is not routing
+
+    await world.scoped.warmups.clear(world.app.id)
+    await _reconcile(world)
+    await world.settle()
+    assert _short(world.runtime.running()) == {"r1": 2}
+
+
+async def test_a_process_without_the_replicas_only_routes_and_asks_the_owner(
+    world: World,
+) -> None:
+    await _given(world, MOVED)
+    asked: list[tuple[str, str]] = []
+
+    async def notify(channel: str, payload: str) -> None:
+        asked.append((channel, payload))
+
+    world.platform.owns_replicas = lambda: False
+    world.store.notify = notify  # type: ignore[method-assign]
+    await _reconcile(world)
+    assert world.runtime.calls == []  # nothing started or stopped here
+    assert _routes(world) == {HOST: {"r2": 100}}  # its own router follows the store
+    assert asked == [(RECONCILE_CHANNEL, world.key("-"))]
