@@ -140,25 +140,32 @@ class ScopedStore(Protocol):
     idempotency: IdempotencyRepo
 
 
-class Store(Protocol):
+class Tenants(Protocol):
+    """The workspaces and everything they own, one workspace at a time (every use case)."""
+
     workspaces: WorkspaceRepo
 
     def scoped(self, workspace_id: str) -> ScopedStore: ...
 
-    async def migrate(self) -> None: ...
-    async def close(self) -> None: ...
 
-    # The few questions that cross workspaces, each for one platform-internal purpose:
-    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...  # authentication
+class KeyLookup(Protocol):
+    """Authentication (`resources/keys.py`): a key by its hash, across workspaces."""
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
     async def touch_api_key(self, key_id: str) -> None: ...  # sets last_used_at
-    async def next_runnable_deployment(self) -> Deployment | None:
-        """The oldest `queued` deployment whose app has no `building`/`deploying` one."""
-        ...
+
+
+class PlatformView(Protocol):
+    """Questions across workspaces: the reconciler's resync and `/metrics`."""
 
     async def active_deployments(self) -> list[Deployment]: ...  # building or deploying
     async def serving_apps(self) -> list[tuple[Workspace, App]]: ...  # apps with traffic
 
-    # Leases, for several control-plane processes (store/leases.py explains them):
+
+class DeploymentLeases(Protocol):
+    """Which worker runs which deployment (the worker, rollbacks, recovery;
+    store/leases.py explains them)."""
+
     @property
     def single_process(self) -> bool: ...  # SQLite: every role runs in one process
 
@@ -187,17 +194,48 @@ class Store(Protocol):
         one loses its owner (the replica owner claims and resumes it)."""
         ...
 
+
+class NamedLeases(Protocol):
+    """Elections among processes (`platform/leasing.Leadership`: the replica owner)."""
+
     async def lead(self, name: str, *, owner: str, lease_seconds: float) -> bool: ...
     async def resign(self, name: str, *, owner: str) -> None: ...
 
-    # Published replicas (store/published.py) and notifications (no-ops on SQLite):
+
+class ReplicaBoard(Protocol):
+    """Replicas published by their owner for other processes (`serving/published.py`;
+    store/published.py)."""
+
     async def publish_replicas(
         self, *, owner: str, key: str, replicas: Sequence[PublishedReplica]
     ) -> None: ...  # replaces owner's rows of revision `key`
     async def heartbeat_replicas(self, *, owner: str, purge_before: datetime) -> None: ...
     async def withdraw_replicas(self, *, owner: str) -> None: ...
     async def published_replicas(self, *, fresh_after: datetime) -> list[PublishedReplica]: ...
-    async def notify(self, channel: str, payload: str) -> None: ...  # PostgreSQL NOTIFY
+
+
+class Notifier(Protocol):
+    """A hint to other processes (PostgreSQL NOTIFY; a no-op on SQLite): the deployment log
+    and the reconciler send, `Notifications` listeners receive."""
+
+    async def notify(self, channel: str, payload: str) -> None: ...
+
+
+class Store(
+    Tenants,
+    KeyLookup,
+    PlatformView,
+    DeploymentLeases,
+    NamedLeases,
+    ReplicaBoard,
+    Notifier,
+    Protocol,
+):
+    """All of it, as bootstrap opens it (`store.SqlStore`); a user that needs one part
+    takes that part's Protocol."""
+
+    async def migrate(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class Notifications(Protocol):

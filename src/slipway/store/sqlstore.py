@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select, text, update
-from sqlalchemy.orm import aliased
 
 from slipway.domain.models import ApiKey, App, Deployment, Workspace, utcnow
 from slipway.domain.states import DeploymentStatus
@@ -116,20 +115,6 @@ class SqlStore(LeaseMethods, ReplicaMethods):
         )
         async with self._db.write() as session:
             await session.execute(stmt)
-
-    async def next_runnable_deployment(self) -> Deployment | None:
-        """The oldest `queued` deployment whose app has no `building`/`deploying` one."""
-        busy = aliased(DeploymentRow)
-        app_is_busy = exists().where(busy.app_id == DeploymentRow.app_id, busy.status.in_(_ACTIVE))
-        query = (
-            select(DeploymentRow)
-            .where(DeploymentRow.status == DeploymentStatus.QUEUED.value, ~app_is_busy)
-            .order_by(DeploymentRow.created_at, DeploymentRow.seq)
-            .limit(1)
-        )
-        async with self._db.read() as session:
-            row = await session.scalar(query)
-            return mapping.deployment(row) if row else None
 
     async def active_deployments(self) -> list[Deployment]:
         query = (

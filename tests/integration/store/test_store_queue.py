@@ -1,10 +1,13 @@
-"""The cross-workspace questions: the deployment queue, active deployments, serving apps."""
+"""The cross-workspace questions: the order deployments are claimed in, active deployments,
+serving apps."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import store_factories as f
 
-from slipway.domain.models import TrafficSplit
+from slipway.domain.models import Deployment, TrafficSplit
 from slipway.domain.states import DeploymentStatus
 from slipway.store import SqlStore
 
@@ -16,18 +19,24 @@ Q, B, D, S = (
 )
 
 
-async def test_next_runnable_is_the_oldest_queued_across_workspaces(store: SqlStore) -> None:
-    assert await store.next_runnable_deployment() is None
+async def _claim(store: SqlStore) -> Deployment | None:
+    return await store.claim_deployment(owner="w", lease_seconds=30, handovers=False)
+
+
+async def test_the_oldest_queued_deployment_is_claimed_first_across_workspaces(
+    store: SqlStore,
+) -> None:
+    assert await _claim(store) is None
     one, two = await f.workspace(store, "one"), await f.workspace(store, "two")
     a, b = await f.app(store, one), await f.app(store, two)
     await f.deployment(store, a, S, created=-100)
     late = await f.deployment(store, a, Q, created=20)
     early = await f.deployment(store, b, Q, created=10)
-    assert await store.next_runnable_deployment() == early
-
-    early.status = B
-    await store.scoped(two.id).deployments.update(early)
-    assert await store.next_runnable_deployment() == late
+    claimed = await _claim(store)
+    assert claimed is not None and (claimed.id, claimed.status) == (early.id, B)
+    claimed = await _claim(store)
+    assert claimed is not None and claimed.id == late.id
+    assert await _claim(store) is None
 
 
 async def test_an_app_runs_one_deployment_at_a_time_in_creation_order(store: SqlStore) -> None:
@@ -37,15 +46,19 @@ async def test_an_app_runs_one_deployment_at_a_time_in_creation_order(store: Sql
     second = await f.deployment(store, a, Q)  # same second: creation order decides
     other = await f.deployment(store, b, Q, created=30)
     deps = store.scoped(ws.id).deployments
+    many = {"owner": "w", "lease_seconds": 30, "handovers": False, "builds_per_workspace": 3}
 
-    assert await store.next_runnable_deployment() == first
-    for status in (B, D):
-        first.status = status
-        await deps.update(first)
-        assert await store.next_runnable_deployment() == other  # web is busy
-    first.status = S
-    await deps.update(first)
-    assert await store.next_runnable_deployment() == second
+    claimed = await store.claim_deployment(**many)  # type: ignore[arg-type]
+    assert claimed is not None and claimed.id == first.id
+    claimed = await store.claim_deployment(**many)  # type: ignore[arg-type]
+    assert claimed is not None and claimed.id == other.id  # web is busy
+    running = await deps.get(first.id)
+    assert running is not None
+    await deps.update(replace(running, status=D))
+    assert await store.claim_deployment(**many) is None  # type: ignore[arg-type]  # still busy
+    await deps.update(replace(running, status=S))
+    claimed = await store.claim_deployment(**many)  # type: ignore[arg-type]
+    assert claimed is not None and claimed.id == second.id
 
 
 async def test_active_deployments(store: SqlStore) -> None:

@@ -20,7 +20,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 
-from slipway.ports import Store
+from slipway.ports import NamedLeases
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Leadership:
     every replica (and takes rollouts); the others only build. On SQLite (one process) it
     is always held."""
 
-    def __init__(self, store: Store, leases: LeaseSettings, *, always: bool) -> None:
+    def __init__(self, store: NamedLeases, leases: LeaseSettings, *, always: bool) -> None:
         self._store = store
         self._leases = leases
         self._always = always

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from slipway.domain.errors import Conflict, Invalid
 from slipway.domain.models import IdempotencyRecord, StoredResponse, utcnow
-from slipway.ports import Store
+from slipway.ports import Tenants
 
 TTL = timedelta(hours=24)
 HEADER = "Idempotency-Key"
@@ -46,7 +46,7 @@ class Claim:
     replay: StoredResponse | None = None
 
 
-async def begin(store: Store, *, workspace_id: str, key: str, print_: str) -> Claim:
+async def begin(store: Tenants, *, workspace_id: str, key: str, print_: str) -> Claim:
     """Claim `key` for a request with fingerprint `print_`, or find the answer to replay.
 
     Invalid for a malformed key or a key used with another request; Conflict while the
@@ -65,7 +65,7 @@ async def begin(store: Store, *, workspace_id: str, key: str, print_: str) -> Cl
     return Claim(workspace_id, key, replay=found.response)
 
 
-async def finish(store: Store, claim: Claim, response: StoredResponse | None) -> None:
+async def finish(store: Tenants, claim: Claim, response: StoredResponse | None) -> None:
     """Keep the answer (a repeat replays it), or with None forget the key (a 5xx)."""
     repo = store.scoped(claim.workspace_id).idempotency
     if response is None or response.status >= 500:

@@ -18,7 +18,7 @@ from slipway.domain import names
 from slipway.domain.errors import Invalid, NotFound
 from slipway.domain.ids import is_id, new_id
 from slipway.domain.models import ApiKey, Workspace, utcnow
-from slipway.ports import ScopedStore, Store
+from slipway.ports import KeyLookup, ScopedStore, Tenants
 from slipway.services.platform import Platform
 
 KEY_PREFIX = "dor_sk_"
@@ -84,7 +84,7 @@ async def _add_key(scoped: ScopedStore, name: str) -> tuple[ApiKey, str]:
     return api_key, key
 
 
-async def create_workspace(store: Store, name: str) -> tuple[Workspace, str]:
+async def create_workspace(store: Tenants, name: str) -> tuple[Workspace, str]:
     """A new workspace and its first key, named "default". Conflict on a taken name."""
     names.check_label("name", name)
     workspace = Workspace(id=new_id("ws"), name=name, created_at=utcnow())
@@ -120,7 +120,7 @@ def bearer_token(authorization_value: str | None) -> str | None:
     return token.strip() or None
 
 
-async def authenticate(store: Store, authorization_value: str | None) -> ApiKey | None:
+async def authenticate(store: KeyLookup, authorization_value: str | None) -> ApiKey | None:
     """The key an `Authorization` header value names, or None when it names no live key."""
     token = bearer_token(authorization_value)
     if token is None or not is_well_formed(token):

@@ -27,7 +27,14 @@ from datetime import UTC, datetime, timedelta
 
 from slipway.domain.errors import DeployFailed
 from slipway.domain.routes import Backend
-from slipway.ports import LogSink, PublishedReplica, ReplicaStatus, RevisionSpec, Runtime, Store
+from slipway.ports import (
+    LogSink,
+    PublishedReplica,
+    ReplicaBoard,
+    ReplicaStatus,
+    RevisionSpec,
+    Runtime,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,9 @@ def _now() -> datetime:
 
 
 class ReplicaPublisher:
-    def __init__(self, store: Store, runtime: Runtime, *, owner: str, lease_seconds: float) -> None:
+    def __init__(
+        self, store: ReplicaBoard, runtime: Runtime, *, owner: str, lease_seconds: float
+    ) -> None:
         self._store = store
         self._runtime = runtime
         self._owner = owner
@@ -118,7 +127,12 @@ class PublishedRuntime:
     """A `Runtime`: the local one while this process leads, else the published rows."""
 
     def __init__(
-        self, local: Runtime, store: Store, *, leading: Callable[[], bool], lease_seconds: float
+        self,
+        local: Runtime,
+        store: ReplicaBoard,
+        *,
+        leading: Callable[[], bool],
+        lease_seconds: float,
     ) -> None:
         self._local = local
         self._store = store
