@@ -95,6 +95,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 """
 
+# Answers with its body (`%s`, the version) once it has slept START_DELAY seconds before
+# listening: a health check that takes as long as a test needs to act during it.
+DELAYED_APP = """\
+import http.server, os, time
+time.sleep(float(os.environ.get("START_DELAY", "0")))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"%s"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
 NODE_APP = """\
 const http = require("http");
 const port = parseInt(process.env.PORT, 10);

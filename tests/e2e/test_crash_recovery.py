@@ -17,26 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import DELAYED_APP
 from tests.e2e.conftest import Platform, start_platform, stop_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
 RECOVERY_SECONDS = 30
 
-APP = """\
-import http.server, os, time
-time.sleep(float(os.environ.get("START_DELAY", "0")))
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"%s"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"""
 
 # point -> (app settings for that deploy, the log text to kill at, a line the restarted
 # platform must add to the log): a build is queued again and re-run; a rollout cut short is
@@ -111,7 +98,7 @@ def test_sigkill_at_every_point_of_a_deploy(tmp_path: Path, make_repo, database_
         ws_id, key = running.workspace("acme")
         api = running.client(key)
         repo = make_repo("crashy")
-        repo.commit({"main.py": APP % "v0", "requirements.txt": ""}, "feat: v0")
+        repo.commit({"main.py": DELAYED_APP % "v0", "requirements.txt": ""}, "feat: v0")
         app = api.post(f"/workspaces/{ws_id}/apps", json={"name": "crashy", "gitUrl": repo.url})
         assert app.status_code == 201, app.text
         base = f"/workspaces/{ws_id}/apps/{app.json()['id']}"
@@ -122,7 +109,7 @@ def test_sigkill_at_every_point_of_a_deploy(tmp_path: Path, make_repo, database_
         dep_ids = [first["id"]]
         for n, (point, (settings, marker, resumed)) in enumerate(POINTS.items(), start=1):
             assert api.patch(base, json={**PLAIN, **settings}).status_code == 200
-            repo.commit({"main.py": APP % f"v{n}"}, f"feat: v{n}")
+            repo.commit({"main.py": DELAYED_APP % f"v{n}"}, f"feat: v{n}")
             dep = api.post(f"/workspaces/{ws_id}/deploy", json={"appId": app.json()["id"]})
             assert dep.status_code == 202, dep.text
             path = f"/workspaces/{ws_id}/deploy/{dep.json()['id']}"

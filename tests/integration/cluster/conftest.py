@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cluster_processes import Cluster
 from tests.dbswitch import POSTGRES, fresh_database_url
 
 
@@ -13,3 +15,13 @@ def pg_url() -> Iterator[str | None]:
     """A fresh PostgreSQL database for one test, dropped after it."""
     with fresh_database_url(POSTGRES) as url:
         yield url
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:
+    """Processes on that database, stopped after the test (`Cluster.start` adds one)."""
+    made = Cluster(tmp_path, pg_url)
+    try:
+        yield made
+    finally:
+        made.stop()

@@ -7,18 +7,14 @@ app's replicas gone) and never has a sandboxed replica among its descendants."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-import httpx
 import pytest
+from cluster_processes import Cluster
 from test_rollback_owner import _sandboxes_under
-from test_split_roles import _serve, _workspace
-from test_two_workers import _stop, _wait_up
 from tests.conftest import PYTHON_APP
-from tests.e2e.conftest import FINISHED, free_port, wait_for
+from tests.e2e.conftest import FINISHED, wait_for
 
 pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
 
@@ -30,92 +26,61 @@ def _eventually(check: Callable[[], bool], what: str, timeout: float = 30) -> No
         time.sleep(0.2)
 
 
-def test_the_api_process_asks_the_replica_owner_to_act(
-    tmp_path: Path, make_repo, pg_url: str
-) -> None:
-    env = {
-        **os.environ,
-        "SLIPWAY_DATABASE_URL": pg_url,
-        "SLIPWAY_ALLOW_LOCAL_GIT": "1",
-        "SLIPWAY_HEALTH_TIMEOUT": "60",
-        "SLIPWAY_RATE_BURST": "0",
-    }
-    ports = {name: (free_port(), free_port()) for name in ("owner", "api")}
-    procs = []
-    client = None
-    try:
-        for name, roles in (("owner", "all"), ("api", "api")):
-            api_port, router_port = ports[name]
-            procs.append(_serve(tmp_path, name, roles, env, api=api_port, router=router_port))
-            _wait_up(tmp_path, name, procs[-1])
-        owner, api_only = procs
-        ws = _workspace(tmp_path, env)
-        client = httpx.Client(
-            base_url=f"http://127.0.0.1:{ports['api'][0]}/api/v1/workspaces/{ws['id']}",
-            headers={"Authorization": f"Bearer {ws['apiKey']}"},
-            timeout=90,
-        )
-        router = ports["owner"][1]
+def test_the_api_process_asks_the_replica_owner_to_act(cluster: Cluster, make_repo) -> None:
+    owner = cluster.start("owner", "all")
+    api_only = cluster.start("api", "api")
+    client = cluster.client("api")
 
-        def page() -> str:
-            host = {"Host": f"api.acme.localhost:{router}"}
-            got = httpx.get(f"http://127.0.0.1:{router}/", headers=host, timeout=10)
-            return got.text.split()[0] if got.status_code == 200 else str(got.status_code)
+    def page() -> str:
+        got = cluster.get("owner", "api")
+        return got.text.split()[0] if got.status_code == 200 else str(got.status_code)
 
-        def no_replica_in_the_api_process() -> None:
-            assert _sandboxes_under(api_only.pid) == [], "the API process runs replicas"
+    def no_replica_in_the_api_process() -> None:
+        assert _sandboxes_under(api_only.pid) == [], "the API process runs replicas"
 
-        repo = make_repo("app")
-        app = client.post("/apps", json={"name": "api", "gitUrl": repo.url}).json()
-        revisions = []
-        for version in ("v1", "v2"):
-            code = PYTHON_APP.replace('"hello"', f'"{version}"')
-            repo.commit({"main.py": code, "requirements.txt": ""}, version)
-            dep = client.post("/deploy", json={"appId": app["id"]}).json()
-            done = wait_for(client, f"/deploy/{dep['id']}", until=FINISHED, timeout=180)
-            assert done["status"] == "succeeded", done
-            revisions.append(done["revisionName"])
-        v1, v2 = revisions
-        no_replica_in_the_api_process()
+    repo = make_repo("app")
+    app = client.post("/apps", json={"name": "api", "gitUrl": repo.url}).json()
+    revisions = []
+    for version in ("v1", "v2"):
+        code = PYTHON_APP.replace('"hello"', f'"{version}"')
+        repo.commit({"main.py": code, "requirements.txt": ""}, version)
+        dep = client.post("/deploy", json={"appId": app["id"]}).json()
+        done = wait_for(client, f"/deploy/{dep['id']}", until=FINISHED, timeout=180)
+        assert done["status"] == "succeeded", done
+        revisions.append(done["revisionName"])
+    v1, v2 = revisions
+    no_replica_in_the_api_process()
 
-        split = {
-            "splits": [{"revisionName": v1, "percent": 50}, {"revisionName": v2, "percent": 50}]
-        }
-        answer = client.post(f"/deploy/apps/{app['id']}/traffic", json=split)
-        assert answer.status_code == 200, answer.text
-        ready = {r["revisionName"]: r["ready"] for r in client.get(
-            f"/deploy/apps/{app['id']}/revisions").json()}  # fmt: skip
-        assert ready[v1] >= 1 and ready[v2] >= 1, ready  # warmed by the owner first
-        seen: set[str] = set()
-        _eventually(lambda: seen.add(page()) or seen >= {"v1", "v2"}, f"both served: {seen}")
-        no_replica_in_the_api_process()
+    split = {"splits": [{"revisionName": v1, "percent": 50}, {"revisionName": v2, "percent": 50}]}
+    answer = client.post(f"/deploy/apps/{app['id']}/traffic", json=split)
+    assert answer.status_code == 200, answer.text
+    ready = {r["revisionName"]: r["ready"] for r in client.get(
+        f"/deploy/apps/{app['id']}/revisions").json()}  # fmt: skip
+    assert ready[v1] >= 1 and ready[v2] >= 1, ready  # warmed by the owner first
+    seen: set[str] = set()
+    _eventually(lambda: seen.add(page()) or seen >= {"v1", "v2"}, f"both served: {seen}")
+    no_replica_in_the_api_process()
 
-        scaled = client.post("/deploy/scale", json={"appId": app["id"], "replicas": 3})
-        assert scaled.status_code == 200, scaled.text
-        _eventually(
-            lambda: (
-                client.post("/deploy/scale", json={"appId": app["id"], "replicas": 3}).json()[
-                    "status"
-                ]
-                == "running"
-            ),
-            "three replicas running",
-        )
-        totals = [r["total"] for r in client.get(f"/deploy/apps/{app['id']}/revisions").json()]
-        assert sum(totals) == 3, totals  # as the owner publishes them
-        assert _sandboxes_under(owner.pid)
-        no_replica_in_the_api_process()
+    scaled = client.post("/deploy/scale", json={"appId": app["id"], "replicas": 3})
+    assert scaled.status_code == 200, scaled.text
+    _eventually(
+        lambda: (
+            client.post("/deploy/scale", json={"appId": app["id"], "replicas": 3}).json()["status"]
+            == "running"
+        ),
+        "three replicas running",
+    )
+    totals = [r["total"] for r in client.get(f"/deploy/apps/{app['id']}/revisions").json()]
+    assert sum(totals) == 3, totals  # as the owner publishes them
+    assert _sandboxes_under(owner.pid)
+    no_replica_in_the_api_process()
 
-        promoted = client.post(f"/deploy/revisions/{v2}/promote")
-        assert promoted.status_code == 200, promoted.text
-        _eventually(lambda: {page() for _ in range(6)} == {"v2"}, "only v2 served")
-        no_replica_in_the_api_process()
+    promoted = client.post(f"/deploy/revisions/{v2}/promote")
+    assert promoted.status_code == 200, promoted.text
+    _eventually(lambda: {page() for _ in range(6)} == {"v2"}, "only v2 served")
+    no_replica_in_the_api_process()
 
-        assert client.delete(f"/apps/{app['id']}").status_code in (200, 204)
-        assert _sandboxes_under(owner.pid) == [], "the deleted app's replicas still run"
-        _eventually(lambda: page() == "404", "the deleted app's host no longer routes")
-        no_replica_in_the_api_process()
-    finally:
-        if client is not None:
-            client.close()
-        _stop(procs)
+    assert client.delete(f"/apps/{app['id']}").status_code in (200, 204)
+    assert _sandboxes_under(owner.pid) == [], "the deleted app's replicas still run"
+    _eventually(lambda: page() == "404", "the deleted app's host no longer routes")
+    no_replica_in_the_api_process()

@@ -6,15 +6,13 @@ rolled-back code through the owner's router."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 import pytest
-from test_split_roles import _serve, _workspace
-from test_two_workers import _stop, _wait_up
+from cluster_processes import Cluster
 from tests.conftest import PYTHON_APP
-from tests.e2e.conftest import FINISHED, free_port, wait_for
+from tests.e2e.conftest import FINISHED, wait_for
 
 pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
 
@@ -48,55 +46,27 @@ def _wait(api: httpx.Client, dep_id: str) -> dict:
 
 
 def test_a_rollback_posted_to_another_process_runs_on_the_replica_owner(
-    tmp_path: Path, make_repo, pg_url: str
+    cluster: Cluster, make_repo
 ) -> None:
-    env = {
-        **os.environ,
-        "SLIPWAY_DATABASE_URL": pg_url,
-        "SLIPWAY_ALLOW_LOCAL_GIT": "1",
-        "SLIPWAY_HEALTH_TIMEOUT": "60",
-        "SLIPWAY_RATE_BURST": "0",
-    }
-    ports = {name: (free_port(), free_port()) for name in ("owner", "other")}
-    procs = []
-    clients: list[httpx.Client] = []
-    try:
-        for name, roles in (("owner", "all"), ("other", "api,worker")):  # the first leads
-            api, router = ports[name]
-            procs.append(_serve(tmp_path, name, roles, env, api=api, router=router))
-            _wait_up(tmp_path, name, procs[-1])
-        ws = _workspace(tmp_path, env)
-        headers = {"Authorization": f"Bearer {ws['apiKey']}"}
-        owner, other = (
-            httpx.Client(
-                base_url=f"http://127.0.0.1:{ports[name][0]}/api/v1/workspaces/{ws['id']}",
-                headers=headers,
-                timeout=30,
-            )
-            for name in ("owner", "other")
-        )
-        clients = [owner, other]
-        repo = make_repo("app")
-        app = owner.post("/apps", json={"name": "api", "gitUrl": repo.url}).json()
-        deps = []
-        for version in ("v1", "v2"):
-            code = PYTHON_APP.replace('"hello"', f'"{version}"')
-            repo.commit({"main.py": code, "requirements.txt": ""}, version)
-            dep = owner.post("/deploy", json={"appId": app["id"]}).json()
-            deps.append(_wait(owner, dep["id"]))
-            assert deps[-1]["status"] == "succeeded", deps[-1]
+    owner_proc = cluster.start("owner", "all")  # the first leads
+    other_proc = cluster.start("other", "api,worker")
+    owner, other = cluster.client("owner"), cluster.client("other")
+    repo = make_repo("app")
+    app = owner.post("/apps", json={"name": "api", "gitUrl": repo.url}).json()
+    deps = []
+    for version in ("v1", "v2"):
+        code = PYTHON_APP.replace('"hello"', f'"{version}"')
+        repo.commit({"main.py": code, "requirements.txt": ""}, version)
+        dep = owner.post("/deploy", json={"appId": app["id"]}).json()
+        deps.append(_wait(owner, dep["id"]))
+        assert deps[-1]["status"] == "succeeded", deps[-1]
 
-        back = other.post(f"/deploy/{deps[0]['id']}/rollback")
-        assert back.status_code == 202, back.text
-        rolled = _wait(other, back.json()["id"])
-        assert rolled["status"] == "succeeded", rolled
+    back = other.post(f"/deploy/{deps[0]['id']}/rollback")
+    assert back.status_code == 202, back.text
+    rolled = _wait(other, back.json()["id"])
+    assert rolled["status"] == "succeeded", rolled
 
-        assert _sandboxes_under(procs[1].pid) == [], "the process without the lease runs replicas"
-        assert _sandboxes_under(procs[0].pid), "the replica owner runs no replica"
-        host = {"Host": f"api.acme.localhost:{ports['owner'][1]}"}
-        page = httpx.get(f"http://127.0.0.1:{ports['owner'][1]}/", headers=host, timeout=10)
-        assert page.status_code == 200 and page.text.startswith("v1 "), page.text
-    finally:
-        for client in clients:
-            client.close()
-        _stop(procs)
+    assert _sandboxes_under(other_proc.pid) == [], "the process without the lease runs replicas"
+    assert _sandboxes_under(owner_proc.pid), "the replica owner runs no replica"
+    page = cluster.get("owner", "api")
+    assert page.status_code == 200 and page.text.startswith("v1 "), page.text
