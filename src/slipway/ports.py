@@ -386,6 +386,12 @@ class Router(Protocol):
         """Requests to that revision being proxied right now (draining waits for 0)."""
         ...
 
+    def load(self) -> dict[str, tuple[float, int]]:
+        """Per revision key, counters that only grow: (concurrency-seconds, requests begun),
+        fresh to within a second. Two readings give a revision's average concurrency and
+        request rate between them (the autoscaler samples every second)."""
+        ...
+
     async def settled(self) -> None:
         """Return once every change made so far serves requests (a router in another
         process applies them a moment later; `sync_routes` waits here)."""

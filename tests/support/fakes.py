@@ -155,6 +155,7 @@ class FakeRouter:
     routes: dict[str, list[Route]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+    loads: dict[str, tuple[float, int]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     pushes: int = 0
 
@@ -169,6 +170,9 @@ class FakeRouter:
 
     def in_flight(self, revision_key: str) -> int:
         return self.requests.get(revision_key, 0)
+
+    def load(self) -> dict[str, tuple[float, int]]:
+        return dict(self.loads)
 
     async def settled(self) -> None:
         pass

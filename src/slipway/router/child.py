@@ -29,6 +29,7 @@ from slipway.router.server import RouterServer, loop_factory
 log = logging.getLogger("slipway.router")
 
 PUSH_SECONDS = 0.02
+LOAD_SECONDS = 1.0
 
 
 class Child:
@@ -65,12 +66,17 @@ class Child:
         self.send(reply)
 
     async def push(self) -> None:
+        loop = asyncio.get_running_loop()
+        load_at = loop.time()
         while True:
             await asyncio.sleep(PUSH_SECONDS)
             now = self.in_flight()
             if now != self.reported:
                 self.reported = now
                 self.send({"inflight": now})
+            if loop.time() >= load_at:  # the autoscaler's input, every second
+                load_at = loop.time() + LOAD_SECONDS
+                self.send({"load": {k: list(v) for k, v in self.server.load().items()}})
 
 
 async def run(control_fd: int, host: str, port: int, trusted: list[str]) -> int:

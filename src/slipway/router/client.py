@@ -220,7 +220,7 @@ class ClientConnection(asyncio.Protocol):
                 ex.target = target
                 ex.backend_index = target.next_backend()
                 ex.started = perf_counter()
-                target.stats.in_flight += 1
+                target.stats.begin()
         self._building = ex
         if self._active is None:
             self._activate(ex)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Mapping
+from time import perf_counter
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -37,11 +38,14 @@ class RevisionStats:
     """The counters of one revision key "{workspace_id}/{app_id}/{revision}"."""
 
     __slots__ = (
+        "_since",
         "app",
         "buckets",
+        "busy",
         "codes",
         "duration_sum",
         "in_flight",
+        "requests",
         "revision",
         "upstream_errors",
     )
@@ -54,9 +58,32 @@ class RevisionStats:
         self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
         self.duration_sum = 0.0
         self.upstream_errors = 0
+        # The load the autoscaler reads (`load`): requests begun, and the integral of the
+        # in-flight count over time (concurrency-seconds), kept exact at every change.
+        self.requests = 0
+        self.busy = 0.0
+        self._since = perf_counter()
+
+    def _integrate(self) -> None:
+        now = perf_counter()
+        self.busy += self.in_flight * (now - self._since)
+        self._since = now
+
+    def begin(self) -> None:
+        """One request of this revision is being proxied."""
+        self._integrate()
+        self.in_flight += 1
+        self.requests += 1
+
+    def load(self) -> tuple[float, int]:
+        """(concurrency-seconds, requests begun) since this revision was first routed: two
+        readings a second apart give its average concurrency and request rate."""
+        self._integrate()
+        return self.busy, self.requests
 
     def finish(self, status: int, seconds: float) -> None:
         """One request of this revision is over; `status` 0 means no response was sent."""
+        self._integrate()
         self.in_flight -= 1
         if status >= 200:
             self.codes[status // 100 if status < 600 else 5] += 1

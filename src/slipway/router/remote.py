@@ -86,6 +86,7 @@ class RemoteRouter:
         self.restarts = 0
         self._routes: dict[str, Sequence[Route]] = {}
         self._in_flight: dict[str, int] = {}
+        self._load: dict[str, tuple[float, int]] = {}
         self._sent = 0  # the sequence number of the last message sent
         self._acked = 0
         self._acked_event = asyncio.Event()
@@ -109,6 +110,12 @@ class RemoteRouter:
 
     def in_flight(self, revision_key: str) -> int:
         return self._in_flight.get(revision_key, 0)
+
+    def load(self) -> dict[str, tuple[float, int]]:
+        """The latest counters the router process sent (it sends them every second). A
+        restarted router process starts from zero: the autoscaler ignores a reading that
+        went back."""
+        return dict(self._load)
 
     async def settled(self) -> None:
         """Until the router process applied every change sent so far: while it restarts,
@@ -248,6 +255,8 @@ class RemoteRouter:
                 continue
             if "inflight" in message:
                 self._in_flight = {str(k): int(v) for k, v in message["inflight"].items()}
+            if "load" in message:
+                self._load = {str(k): (float(v[0]), int(v[1])) for k, v in message["load"].items()}
             seq = message.get("ack")
             if isinstance(seq, int):
                 self._acked = max(self._acked, seq)

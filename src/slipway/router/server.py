@@ -96,6 +96,10 @@ class RouterServer:
         stats = self.stats.get(revision_key)
         return stats.in_flight if stats is not None else 0
 
+    def load(self) -> dict[str, tuple[float, int]]:
+        """Every revision's (concurrency-seconds, requests) so far (the autoscaler's input)."""
+        return {key: stats.load() for key, stats in list(self.stats.items())}
+
     async def settled(self) -> None:
         """Changes apply at once here."""
 

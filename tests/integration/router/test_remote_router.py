@@ -89,6 +89,10 @@ async def test_in_flight_counts_reach_the_control_process(
     await until(lambda: remote.in_flight("ws/app/r1") == 1)
     assert (await slow).text == "slept"
     await until(lambda: remote.in_flight("ws/app/r1") == 0)
+    # and the autoscaler's load, every second: one request, about one second in flight
+    await until(lambda: remote.load().get("ws/app/r1", (0.0, 0))[0] >= 0.9)
+    busy, requests = remote.load()["ws/app/r1"]
+    assert requests == 1 and busy <= 1.5
 
 
 async def test_a_killed_router_comes_back_with_every_route(

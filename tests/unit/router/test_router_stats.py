@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, generate_latest
 
 from slipway.router.metrics import BUCKETS, RevisionStats, RouterCollector
@@ -62,3 +64,19 @@ def test_two_collectors_may_share_a_registry() -> None:
     registry.unregister(first)
     registry.unregister(second)
     assert list(registry.collect()) == []
+
+
+def test_load_integrates_the_in_flight_count_over_time() -> None:
+    stats = RevisionStats("ws_1/app_1/web-00001")
+    stats.begin()
+    stats.begin()
+    time.sleep(0.2)
+    stats.finish(200, 0.2)
+    time.sleep(0.1)
+    busy, requests = stats.load()
+    stats.finish(200, 0.3)
+    assert requests == 2
+    assert 0.45 <= busy <= 0.7  # two in flight for 0.2 s, then one for 0.1 s: 0.5
+    later, _ = stats.load()
+    time.sleep(0.05)
+    assert stats.load()[0] == later  # nothing in flight: nothing grows
