@@ -45,6 +45,7 @@ from slipway.services.deploy.recovery import LeaseSweeper
 from slipway.services.platform import Platform, Settings, leasing
 from slipway.services.platform.leasing import Leadership, LeaseSettings
 from slipway.services.platform.loghub import LOGS_CHANNEL
+from slipway.services.serving.autoscaler import Autoscaler
 from slipway.services.serving.published import PublishedRuntime, ReplicaPublisher
 from slipway.services.serving.reconcile import (
     RECONCILE_CHANNEL,
@@ -97,6 +98,8 @@ class Config:
     git_deadline_seconds: float = 10.0  # resolving a commit for POST /deploy
     worker_concurrency: int = _CORES  # deployments run at once by this worker
     builds_per_workspace: int = 1  # builds of one workspace at once
+    autoscale_stable_seconds: float = 60.0  # the autoscaler's windows (docs/decisions.md)
+    autoscale_panic_seconds: float = 6.0
 
     @property
     def local_git(self) -> LocalRepos:
@@ -131,6 +134,8 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
         "health_timeout_seconds": float(env.get("SLIPWAY_HEALTH_TIMEOUT", "60")),
         "drain_seconds": float(env.get("SLIPWAY_DRAIN_SECONDS", "30")),
         "lease_seconds": float(env.get("SLIPWAY_LEASE_SECONDS", str(leasing.LEASE_SECONDS))),
+        "autoscale_stable_seconds": float(env.get("SLIPWAY_AUTOSCALE_STABLE_SECONDS", "60")),
+        "autoscale_panic_seconds": float(env.get("SLIPWAY_AUTOSCALE_PANIC_SECONDS", "6")),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
@@ -285,6 +290,12 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         if "worker" in roles:
             tasks.append(loop.create_task(worker.run(), name="worker"))
             tasks.append(loop.create_task(leader.run(), name="leader"))
+            autoscaler = Autoscaler(
+                platform,
+                stable_seconds=config.autoscale_stable_seconds,
+                panic_seconds=config.autoscale_panic_seconds,
+            )
+            tasks.append(loop.create_task(autoscaler.run(), name="autoscaler"))
         if api is not None:
             tasks.append(loop.create_task(api.serve(), name="api"))
         _announce(config)

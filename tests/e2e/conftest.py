@@ -81,6 +81,7 @@ def start_platform(
     database_url: str | None = None,
     lease_seconds: float | None = None,
     like: Platform | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Platform:
     """`slipway up` on free ports (or, with `like`, the ports and data of a stopped one)."""
     api_port = like.api_port if like else free_port()
@@ -92,6 +93,7 @@ def start_platform(
         env["SLIPWAY_DATABASE_URL"] = database_url
     if lease_seconds is not None:
         env["SLIPWAY_LEASE_SECONDS"] = str(lease_seconds)
+    env.update(extra_env or {})
     log_path = tmp_path / "slipway.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(

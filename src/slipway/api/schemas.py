@@ -69,6 +69,7 @@ class AppIn(In):
     max_replicas: int | None = None
     replicas: int | None = None
     memory_mb: int | None = None
+    target_concurrency: int | None = None
 
 
 class AppOut(Out):
@@ -88,6 +89,7 @@ class AppOut(Out):
     max_replicas: int | None
     replicas: int
     memory_mb: int | None  # per replica; null: the platform's default (512)
+    target_concurrency: int  # the autoscaler's aim per replica (with maxReplicas set)
     url: str
     created_at: Timestamp
     updated_at: Timestamp

@@ -45,6 +45,13 @@ def apps_create(
     memory_mb: Annotated[
         int | None, typer.Option("--memory-mb", help="Memory per replica, MiB (128-8192).")
     ] = None,
+    min_replicas: Annotated[int | None, typer.Option(help="Autoscaling floor (0-10).")] = None,
+    max_replicas: Annotated[
+        int | None, typer.Option(help="Autoscaling ceiling (0-10); unset: no autoscaling.")
+    ] = None,
+    target_concurrency: Annotated[
+        int | None, typer.Option(help="Requests in flight per replica the autoscaler aims at.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an app from a git repository."""
@@ -59,6 +66,13 @@ def apps_create(
         fields["healthCheckPath"] = health_check_path
     if memory_mb is not None:
         fields["memoryMb"] = memory_mb
+    for key, value in (
+        ("minReplicas", min_replicas),
+        ("maxReplicas", max_replicas),
+        ("targetConcurrency", target_concurrency),
+    ):
+        if value is not None:
+            fields[key] = value
     with client() as c:
         app = c.create_app(**fields)
     if as_json:

@@ -52,6 +52,7 @@ class App:
     max_replicas: int | None = None
     replicas: int = 1
     memory_mb: int | None = None  # per replica; None: the platform's default
+    target_concurrency: int = 10  # requests in flight per replica the autoscaler aims at
     # Platform-unique and never reused, handed out by the store when the app is created: the
     # app's sandboxes run as a host uid of their own derived from it.
     serial: int = 0

@@ -106,6 +106,7 @@ class AppRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     memory_mb: Mapped[int | None]  # 0005
+    target_concurrency: Mapped[int] = mapped_column(server_default="10")  # 0007
     serial: Mapped[int] = mapped_column(server_default="0")  # 0005, from counters.app_serial
 
 

@@ -15,7 +15,8 @@ from slipway.services.platform import Platform
 APP_FIELDS = {
     "id", "name", "gitUrl", "gitBranch", "rootDirectory", "buildpack", "startCommand",
     "buildCommand", "installCommand", "releaseCommand", "healthCheckPath", "env",
-    "minReplicas", "maxReplicas", "replicas", "memoryMb", "url", "createdAt", "updatedAt",
+    "minReplicas", "maxReplicas", "replicas", "memoryMb", "targetConcurrency", "url",
+    "createdAt", "updatedAt",
 }  # fmt: skip
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -36,6 +37,7 @@ async def test_create_shape_and_defaults(
     assert app_a["replicas"] == 1
     assert app_a["minReplicas"] == 0
     assert app_a["maxReplicas"] is None
+    assert app_a["targetConcurrency"] == 10
     assert app_a["env"] == {}
     assert app_a["url"] == "http://my-api.alpha.localhost:8080"
     assert TIMESTAMP.match(app_a["createdAt"])
@@ -62,6 +64,7 @@ async def test_create_with_every_field(client: httpx.AsyncClient, alpha: h.Tenan
         "maxReplicas": 3,
         "replicas": 2,
         "memoryMb": 256,
+        "targetConcurrency": 25,
     }
     r = await client.post(f"{alpha.base}/apps", json=body, headers=alpha.headers)
     assert r.status_code == 201, r.text
@@ -97,6 +100,9 @@ async def test_create_with_every_field(client: httpx.AsyncClient, alpha: h.Tenan
         ({"memoryMb": "512"}, "memoryMb"),
         ({"memoryMb": 512.5}, "memoryMb"),
         ({"memoryMb": True}, "memoryMb"),
+        ({"targetConcurrency": 0}, "targetConcurrency"),
+        ({"targetConcurrency": 1001}, "targetConcurrency"),
+        ({"targetConcurrency": "10"}, "targetConcurrency"),
         ({"minReplicas": 3, "maxReplicas": 2}, "maxReplicas"),
         ({"name": None}, "name"),
         ({"unknown": 1}, "unknown"),

@@ -38,6 +38,7 @@ def app_out(app: App, scope: Scope) -> AppOut:
         max_replicas=app.max_replicas,
         replicas=app.replicas,
         memory_mb=app.memory_mb,
+        target_concurrency=app.target_concurrency,
         url=scope.platform.app_url(app.name, scope.workspace.name),
         created_at=app.created_at,
         updated_at=app.updated_at,

@@ -72,7 +72,27 @@ class SnapshotCollector:
         for r in self.snap.replicas:
             ready.add_metric([r.app_id, r.revision], r.ready)
             total.add_metric([r.app_id, r.revision], r.total)
-        return [ready, total]
+        labels = ["app", "revision"]
+        desired = GaugeMetricFamily(
+            "slipway_autoscaler_desired_replicas",
+            "Replicas the autoscaler wants a revision to run (its share).",
+            labels=labels,
+        )
+        actual = GaugeMetricFamily(
+            "slipway_autoscaler_ready_replicas",
+            "Ready replicas of an autoscaled revision.",
+            labels=labels,
+        )
+        observed = GaugeMetricFamily(
+            "slipway_autoscaler_observed_concurrency",
+            "Requests in flight, averaged over the autoscaler's last tick.",
+            labels=labels,
+        )
+        for a in self.snap.autoscaling:
+            desired.add_metric([a.app_id, a.revision], a.desired)
+            actual.add_metric([a.app_id, a.revision], a.ready)
+            observed.add_metric([a.app_id, a.revision], a.concurrency)
+        return [ready, total, desired, actual, observed]
 
 
 def _check_access(request: Request) -> None:

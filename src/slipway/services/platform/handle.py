@@ -7,12 +7,22 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from slipway.domain.autoscaling import Decision
 from slipway.domain.giturls import NO_LOCAL, LocalRepos
 from slipway.ports import Builder, Router, Runtime, Source, Store
 from slipway.services.platform.draining import Retirements
 from slipway.services.platform.leasing import LeaseSettings
 from slipway.services.platform.loghub import LogHub
 from slipway.services.platform.transitions import Transitions
+
+
+@dataclass(frozen=True)
+class AutoscaleState:
+    """The autoscaler's latest look at one app (in the process that runs its replicas)."""
+
+    decision: Decision
+    ready: int  # healthy replicas of the revisions with traffic
+    concurrency: dict[str, float]  # revision -> requests in flight, averaged over a tick
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class Platform:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Revisions being drained and stopped (by the reconciler); condition times.
     retirements: Retirements = field(default_factory=Retirements)
+    autoscaling: dict[str, AutoscaleState] = field(default_factory=dict)  # app id -> latest
     transitions: Transitions = field(default_factory=Transitions)
     resolving: dict[str, int] = field(default_factory=dict)  # workspace -> git resolutions now
     _background: set[asyncio.Task[None]] = field(default_factory=set)

@@ -32,6 +32,7 @@ API_NAMES = {
     "max_replicas": "maxReplicas",
     "replicas": "replicas",
     "memory_mb": "memoryMb",
+    "target_concurrency": "targetConcurrency",
 }
 NULLABLE = frozenset(
     {
@@ -49,6 +50,7 @@ NULLABLE = frozenset(
 BUILDPACKS = ("nixpacks",)
 MAX_REPLICAS = 10
 MEMORY_MB = (128, 8192)  # a replica's memory limit, when the app sets its own
+TARGET_CONCURRENCY = (1, 1000)
 MAX_COMMAND = 4096
 MAX_PATH = 1024
 MAX_ENV_VARS = 200
@@ -132,6 +134,13 @@ def _memory_mb(value: object) -> int:
     return value
 
 
+def _target_concurrency(value: object) -> int:
+    low, high = TARGET_CONCURRENCY
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _Bad(f"must be an integer from {low} to {high} (requests in flight per replica)")
+    return value
+
+
 def _env(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _Bad("must be an object of string keys and string values")
@@ -178,6 +187,7 @@ def _checkers(local: giturls.LocalRepos) -> dict[str, Callable[[object], object]
         "max_replicas": _replica_count,
         "replicas": _replica_count,
         "memory_mb": _memory_mb,
+        "target_concurrency": _target_concurrency,
     }
 
 

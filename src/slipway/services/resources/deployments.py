@@ -175,4 +175,11 @@ async def runtime_status(
     dep = await get_deployment(platform, workspace_id, deployment_id)
     app = await get_app(platform, workspace_id, dep.app_id)
     splits = await platform.store.scoped(workspace_id).traffic.get(app.id)
-    return describe(platform.runtime, dep, app, splits, transitions=platform.transitions)
+    return describe(
+        platform.runtime,
+        dep,
+        app,
+        splits,
+        transitions=platform.transitions,
+        autoscale=platform.autoscaling.get(app.id),
+    )

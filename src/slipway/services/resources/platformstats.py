@@ -5,7 +5,9 @@ whose run ends in this process (the `LogHub` tells it when a run's log closes; i
 the outcome from the store): finished deployments by terminal status, and a histogram of
 their durations (`finishedAt - startedAt`). `snapshot` adds what is true right now, read at
 scrape time: deployments building or deploying, and ready/total replicas of every revision
-that has traffic or a tag. The API turns a snapshot into metric families.
+that has traffic or a tag, and for autoscaled apps (in the process that runs the replicas)
+each revision's desired and ready replicas and observed concurrency. The API turns a
+snapshot into metric families.
 
 Counts start at zero with the process, as Prometheus counters do; a deployment cancelled
 while still queued never runs, so it is not counted.
@@ -18,6 +20,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
+from slipway.domain.replicacounts import share_replicas
 from slipway.domain.revisionkeys import revision_key
 from slipway.services.platform import Platform
 
@@ -78,22 +81,42 @@ class ReplicaFigures:
 
 
 @dataclass(frozen=True)
+class AutoscaleFigures:
+    """One revision of an autoscaled app: the replicas the autoscaler wants it to run (its
+    share of the app's), those ready, and the requests in flight it observed."""
+
+    app_id: str
+    revision: str
+    desired: int
+    ready: int
+    concurrency: float
+
+
+@dataclass(frozen=True)
 class Snapshot:
     finished: dict[str, int]
     active: dict[str, int]
     durations: DurationHistogram
     replicas: list[ReplicaFigures]
+    autoscaling: list[AutoscaleFigures] = field(default_factory=list)
 
 
 async def snapshot(platform: Platform, stats: DeploymentStats) -> Snapshot:
     active: Counter[str] = Counter(
         d.status.value for d in await platform.store.active_deployments()
     )
-    replicas = []
+    replicas, autoscaling = [], []
     for workspace, app in await platform.store.serving_apps():
-        for split in await platform.store.scoped(workspace.id).traffic.get(app.id):
-            status = platform.runtime.status(
-                revision_key(workspace.id, app.id, split.revision_name)
-            )
-            replicas.append(ReplicaFigures(app.id, split.revision_name, status.ready, status.total))
-    return Snapshot(dict(stats.finished), dict(active), stats.durations, replicas)
+        splits = await platform.store.scoped(workspace.id).traffic.get(app.id)
+        shares = share_replicas(app.replicas, splits)
+        state = platform.autoscaling.get(app.id)
+        for split in splits:
+            name = split.revision_name
+            status = platform.runtime.status(revision_key(workspace.id, app.id, name))
+            replicas.append(ReplicaFigures(app.id, name, status.ready, status.total))
+            if state is not None:
+                observed = state.concurrency.get(name, 0.0)
+                autoscaling.append(
+                    AutoscaleFigures(app.id, name, shares.get(name, 0), status.ready, observed)
+                )
+    return Snapshot(dict(stats.finished), dict(active), stats.durations, replicas, autoscaling)

@@ -16,7 +16,10 @@ while the deployment moves through the pipeline and once it has succeeded (as Ku
 `NewReplicaSetAvailable`), "False" when it failed or was cancelled. `ContainerHealthy` (as
 Knative's Revision) is "False" once a replica of the revision ended abnormally, with the
 reason of the latest such end: `OOMKilled` (Kubernetes' word: the kernel killed it for
-passing its memory limit) or `Error` (it exited or crashed), and "True" otherwise.
+passing its memory limit) or `Error` (it exited or crashed), and "True" otherwise. An app
+with `maxReplicas` also has `Autoscaled` (as an HPA's `ScalingActive`): reason `Stable` or
+`Panic` with the replicas wanted and ready and the observed concurrency, or `Waiting` before
+the first decision (or in a process that does not run the replicas).
 
 `limits`: what each replica may use (memory, processes, CPU) and what enforces it (a cgroup,
 or rlimits where the host has none), when the runtime knows. `lastTransitionTime`
@@ -37,6 +40,7 @@ from slipway.domain.replicacounts import share_replicas
 from slipway.domain.revisionkeys import revision_key
 from slipway.domain.states import DeploymentStatus as S
 from slipway.ports import ReplicaLimits, ReplicaStatus, Runtime
+from slipway.services.platform.handle import AutoscaleState
 from slipway.services.platform.transitions import Transitions
 
 
@@ -115,6 +119,24 @@ def _container(rs: ReplicaStatus) -> tuple[str, str, str]:
     return "True", "Healthy", "No replica of the revision has ended abnormally."
 
 
+def _autoscaled(app: App, state: AutoscaleState | None) -> tuple[str, str, str]:
+    """For an app with `maxReplicas`: what the autoscaler wants and why."""
+    if state is None:
+        return (
+            "True",
+            "Waiting",
+            "The autoscaler has not decided yet (it runs beside the replicas, every second).",
+        )
+    d = state.decision
+    mode = "Panic" if d.panicking else "Stable"
+    return (
+        "True",
+        mode,
+        f"{d.desired} replicas wanted, {state.ready} ready, between {app.min_replicas} and "
+        f"{app.max_replicas} ({d.reason}).",
+    )
+
+
 def _changed_at(dep: Deployment) -> datetime:
     if dep.status.terminal and dep.finished_at is not None:
         return dep.finished_at
@@ -128,6 +150,7 @@ def describe(
     splits: Sequence[TrafficSplit],
     *,
     transitions: Transitions | None = None,
+    autoscale: AutoscaleState | None = None,
 ) -> RuntimeStatus:
     rs = _replicas(runtime, dep)
     phase = _phase(dep, app, splits, rs)
@@ -144,10 +167,13 @@ def describe(
         message = dep.error
     progressing = condition("Progressing", status, reason, message)
     healthy = condition("ContainerHealthy", *_container(rs))
+    conditions = [available, progressing, healthy]
+    if app.max_replicas is not None:
+        conditions.append(condition("Autoscaled", *_autoscaled(app, autoscale)))
     return RuntimeStatus(
         phase=phase,
         ready=rs.ready,
         total=rs.total,
-        conditions=[available, progressing, healthy],
+        conditions=conditions,
         limits=rs.limits,
     )

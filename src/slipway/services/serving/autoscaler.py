@@ -1,0 +1,128 @@
+"""The autoscaler: every second, in the process that runs the replicas, each app with
+`maxReplicas` set gets the replica count its observed concurrency needs
+(`domain/autoscaling.py`, Knative's KPA), written as desired state (`app.replicas`); the
+reconciler does the rest. It writes nothing else and starts nothing itself.
+
+Its input is the router's load (`Router.load`: per revision, concurrency-seconds and
+requests, counters that only grow): two readings a tick apart give each revision's average
+concurrency over the tick; the app's is the sum over the revisions in its traffic list. The
+replicas are then shared among revisions by traffic (`domain/replicacounts.py`), so
+revisions that share traffic are scaled by their share of the load.
+
+Until scale-to-zero has its activator (issue 14, second part), the floor is one replica even
+when `minReplicas` is 0: a revision at zero would answer 503.
+
+Each decision that changes the count is logged with its inputs; the latest decision and
+observation of every autoscaled app are in `platform.autoscaling` (Runtime Status and
+`/metrics` read them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+
+from slipway.domain.autoscaling import Bounds, Decision, Window, decide
+from slipway.domain.models import App, Workspace
+from slipway.domain.revisionkeys import revision_key
+from slipway.services.platform import Platform
+from slipway.services.platform.handle import AutoscaleState
+from slipway.services.serving.reconcile import reconcile_locked
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+FLOOR = 1  # no scale to zero before activation exists
+
+
+@dataclass
+class _Reading:
+    at: float
+    busy: float
+    requests: int
+
+
+@dataclass
+class Autoscaler:
+    platform: Platform
+    tick_seconds: float = TICK_SECONDS
+    stable_seconds: float = 60.0
+    panic_seconds: float = 6.0
+    _windows: dict[str, Window] = field(default_factory=dict)
+    _last: dict[str, _Reading] = field(default_factory=dict)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            if not self.platform.owns_replicas():
+                self._windows.clear()  # a new owner starts its windows afresh
+                continue
+            try:
+                await self.tick(asyncio.get_running_loop().time())
+            except Exception:  # the loop must outlive any one failure (a database blip)
+                log.exception("autoscaling pass failed")
+
+    def observe(self, now: float) -> dict[str, float]:
+        """Average concurrency of every revision key since the last reading."""
+        seen: dict[str, float] = {}
+        for key, (busy, requests) in self.platform.router.load().items():
+            last = self._last.get(key)
+            self._last[key] = _Reading(now, busy, requests)
+            if last is None or busy < last.busy or now <= last.at:  # new, or a restarted router
+                continue
+            seen[key] = (busy - last.busy) / (now - last.at)
+        return seen
+
+    async def tick(self, now: float) -> None:
+        concurrency = self.observe(now)
+        autoscaled: set[str] = set()
+        for workspace, app in await self.platform.store.serving_apps():
+            if app.max_replicas is None:
+                continue
+            autoscaled.add(app.id)
+            await self._scale(workspace, app, now, concurrency)
+        for app_id in set(self._windows) - autoscaled:
+            del self._windows[app_id]
+            self.platform.autoscaling.pop(app_id, None)
+
+    async def _scale(
+        self, workspace: Workspace, app: App, now: float, concurrency: dict[str, float]
+    ) -> None:
+        scoped = self.platform.store.scoped(workspace.id)
+        splits = await scoped.traffic.get(app.id)
+        keys = {
+            s.revision_name: revision_key(workspace.id, app.id, s.revision_name) for s in splits
+        }
+        per_revision = {name: concurrency.get(key, 0.0) for name, key in keys.items()}
+        window = self._windows.get(app.id)
+        if window is None:
+            window = self._windows[app.id] = Window(self.stable_seconds, self.panic_seconds)
+        window.add(now, sum(per_revision.values()))
+        weighted = [keys[s.revision_name] for s in splits if s.percent > 0]
+        ready = sum(self.platform.runtime.status(k).ready for k in weighted)
+        ceiling = max(app.max_replicas or 0, FLOOR)
+        bounds = Bounds(max(app.min_replicas, FLOOR), ceiling, float(app.target_concurrency))
+        decision = decide(window, now, ready=ready, current=app.replicas, bounds=bounds)
+        self.platform.autoscaling[app.id] = AutoscaleState(decision, ready, per_revision)
+        if decision.desired != app.replicas:
+            await self._write(workspace, app, decision, ready)
+
+    async def _write(self, workspace: Workspace, app: App, decision: Decision, ready: int) -> None:
+        log.warning(
+            "autoscaling %s/%s: %d -> %d replicas (%s; %d ready)",
+            workspace.name,
+            app.name,
+            app.replicas,
+            decision.desired,
+            decision.reason,
+            ready,
+        )
+        scoped = self.platform.store.scoped(workspace.id)
+        async with self.platform.app_lock(app.id):
+            fresh = await scoped.apps.get(app.id)
+            if fresh is None or fresh.max_replicas is None:
+                return
+            scaled = replace(fresh, replicas=decision.desired)  # desired state, not an edit
+            await scoped.apps.update(scaled)
+            await reconcile_locked(self.platform, workspace, scaled)

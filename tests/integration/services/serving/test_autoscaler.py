@@ -1,0 +1,82 @@
+"""The autoscaler's loop over the fakes: it reads the router's load counters, writes only
+`app.replicas` of apps with `maxReplicas`, and the reconciler does the rest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from tests.support.world import World, close_world, make_world
+
+from slipway.domain.models import TrafficSplit
+from slipway.services.serving.autoscaler import Autoscaler
+
+R1 = "web-00001"
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    w = await make_world(tmp_path)
+    await w.revision()
+    await w.traffic([TrafficSplit(R1, 100)])
+    w.running([(R1, 1)])
+    yield w
+    await close_world(w)
+
+
+async def _bounds(world: World, *, low: int, high: int | None, target: int = 10) -> None:
+    app = await world.fresh_app()
+    await world.scoped.apps.update(
+        replace(app, min_replicas=low, max_replicas=high, target_concurrency=target)
+    )
+
+
+async def _ticks(world: World, scaler: Autoscaler, concurrency: list[float]) -> list[int]:
+    """One tick a second; the router saw `c` requests in flight during each."""
+    key = world.key(R1)
+    busy, out = 0.0, []
+    for t, c in enumerate(concurrency):
+        busy += c
+        world.router.loads[key] = (busy, int(busy))
+        await scaler.tick(float(t))
+        out.append((await world.fresh_app()).replicas)
+    return out
+
+
+async def test_a_burst_scales_an_autoscaled_app_up_and_the_runtime_follows(world: World) -> None:
+    await _bounds(world, low=1, high=5)
+    scaler = Autoscaler(world.platform, stable_seconds=10, panic_seconds=2)
+    got = await _ticks(world, scaler, [0.0, 5.0, 45.0, 45.0])
+    assert got[-1] == 5  # 45 in flight at 10 each, capped at maxReplicas
+    await world.settle()
+    assert world.runtime.running() == {R1: 5}
+    state = world.platform.autoscaling[world.app.id]
+    assert state.decision.panicking and state.concurrency[R1] == 45.0
+
+
+async def test_an_app_without_max_replicas_is_left_alone(world: World) -> None:
+    scaler = Autoscaler(world.platform, stable_seconds=10, panic_seconds=2)
+    assert await _ticks(world, scaler, [0.0, 80.0, 80.0]) == [1, 1, 1]
+    assert world.app.id not in world.platform.autoscaling
+
+
+async def test_a_manual_scale_below_min_replicas_is_restored(world: World) -> None:
+    await _bounds(world, low=2, high=4)
+    app = await world.fresh_app()
+    await world.scoped.apps.update(replace(app, replicas=0))
+    scaler = Autoscaler(world.platform, stable_seconds=10, panic_seconds=2)
+    assert (await _ticks(world, scaler, [0.0, 0.0]))[-1] == 2
+
+
+async def test_a_counter_that_went_back_is_not_a_negative_load(world: World) -> None:
+    await _bounds(world, low=1, high=5)
+    scaler = Autoscaler(world.platform, stable_seconds=10, panic_seconds=2)
+    key = world.key(R1)
+    world.router.loads[key] = (100.0, 100)
+    await scaler.tick(0.0)
+    world.router.loads[key] = (1.0, 1)  # the router process restarted
+    assert scaler.observe(1.0) == {}
+    world.router.loads[key] = (3.0, 3)
+    assert scaler.observe(2.0) == {key: 2.0}
