@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
 from tests.conftest import PYTHON_APP
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import start_platform, stop_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -67,13 +68,37 @@ class Load:
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-def test_rollout_cycles_under_load_drop_no_request(platform, make_repo):
+# Autoscaled: the autoscaler also moves the replicas while the cycles run (short windows:
+# it undoes each manual scale to 3 within seconds, draining under load); still no request
+# may fail.
+AUTOSCALED = {"minReplicas": 1, "maxReplicas": 4, "targetConcurrency": 1}
+SHORT_WINDOWS = {"SLIPWAY_AUTOSCALE_STABLE_SECONDS": "3", "SLIPWAY_AUTOSCALE_PANIC_SECONDS": "1"}
+
+
+@pytest.fixture(params=["manual", "autoscaled"])
+def bounds(request: pytest.FixtureRequest) -> dict[str, int]:
+    return AUTOSCALED if request.param == "autoscaled" else {}
+
+
+@pytest.fixture
+def platform(tmp_path: Path, database_url: str | None, bounds: dict[str, int]):
+    running = start_platform(
+        tmp_path, database_url=database_url, extra_env=SHORT_WINDOWS if bounds else None
+    )
+    try:
+        yield running
+    finally:
+        stop_platform(running)
+
+
+def test_rollout_cycles_under_load_drop_no_request(platform, make_repo, bounds):
     ws, key = platform.workspace("load")
     api = platform.client(key)
     repo = make_repo("app")
     sha = {1: repo.commit({"main.py": PYTHON_APP.replace('"hello"', '"v1"')}, "v1")}
     sha[2] = repo.commit({"main.py": PYTHON_APP.replace('"hello"', '"v2"')}, "v2")
-    app = api.post(f"/workspaces/{ws}/apps", json={"name": "app", "gitUrl": repo.url}).json()
+    body = {"name": "app", "gitUrl": repo.url, **bounds}
+    app = api.post(f"/workspaces/{ws}/apps", json=body).json()
 
     def deploy(n: int) -> dict:
         r = api.post(f"/workspaces/{ws}/deploy", json={"appId": app["id"], "gitCommitSha": sha[n]})
@@ -112,4 +137,6 @@ def test_rollout_cycles_under_load_drop_no_request(platform, make_repo):
     total = sum(load.results.values())
     print(f"{total} requests in {elapsed:.1f}s: {dict(load.results)}")
     assert load.failures == [], (load.failures[:20], load.results)
+    if bounds:  # the autoscaler did move the replicas meanwhile
+        assert "autoscaling load/app" in (platform.log_path or Path()).read_text()
     assert total / elapsed >= 25, (total, elapsed)  # a steady load ran (the bench checks 50/s)
