@@ -388,8 +388,9 @@ class Router(Protocol):
 
     def load(self) -> dict[str, tuple[float, int]]:
         """Per revision key, counters that only grow: (concurrency-seconds, requests begun),
-        fresh to within a second. Two readings give a revision's average concurrency and
-        request rate between them (the autoscaler samples every second)."""
+        fresh to within a quarter of a second. Two readings give a revision's average
+        concurrency and request rate between them (the autoscaler samples every half
+        second)."""
         ...
 
     async def settled(self) -> None:

@@ -7,10 +7,12 @@ added to a window. Two averages decide:
 
 - the **stable** average (the last `stable_seconds`, 60 by default) gives the replicas the
   load needs at `target` concurrent requests each;
-- the **panic** average (the last `panic_seconds`, 6 by default) is watched for bursts: when
-  it needs at least twice the replicas that are ready, the app is in panic mode for at least
-  a stable window after the last such burst, and it then scales on the panic average and
-  never down.
+- the **panic** average (the last `panic_seconds`, 6 by default) is watched for bursts:
+  weighted by age (half of the weight every `PANIC_HALF_LIFE` seconds, as Knative's
+  `weightedExponential` aggregation), so a step shows within a tick or two rather than after
+  a whole window. When it needs at least twice the replicas that are ready, the app is in
+  panic mode for at least a stable window after the last such burst, and it then scales on
+  the panic average and never down.
 
 Out of panic, a step scales up at most x2 of what is ready (at least by one), and scales
 down only on the stable average, once the window holds a whole stable window of samples:
@@ -25,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 PANIC_THRESHOLD = 2.0  # panic when the burst needs this many times the ready replicas
+PANIC_HALF_LIFE = 1.0  # seconds: a sample's weight in the panic average halves this often
 MAX_SCALE_UP_RATE = 2.0  # out of panic, one step grows to at most this times what is ready
 
 
@@ -65,6 +68,14 @@ class Window:
         recent = [c for t, c in self.samples if t > now - seconds]
         return sum(recent) / len(recent) if recent else 0.0
 
+    def recent(self, now: float, seconds: float) -> float:
+        """The average of the last `seconds`, each sample weighted by its age."""
+        weighted = [
+            (c, 0.5 ** ((now - t) / PANIC_HALF_LIFE)) for t, c in self.samples if t > now - seconds
+        ]
+        total = sum(w for _, w in weighted)
+        return sum(c * w for c, w in weighted) / total if total else 0.0
+
     def full(self, now: float) -> bool:
         """Whether the samples cover a whole stable window (before that, no scale-down)."""
         return bool(self.samples) and self.samples[0][0] <= now - self.stable_seconds + 1.0
@@ -74,7 +85,7 @@ def decide(window: Window, now: float, *, ready: int, current: int, bounds: Boun
     """The replicas to run now. `ready`: healthy replicas serving; `current`: the desired
     count stored now (what the last decision or a manual scale set)."""
     stable = window.average(now, window.stable_seconds)
-    panic = window.average(now, window.panic_seconds)
+    panic = window.recent(now, window.panic_seconds)
     need_stable = math.ceil(stable / bounds.target) if stable > 0 else 0
     need_panic = math.ceil(panic / bounds.target) if panic > 0 else 0
     if need_panic >= PANIC_THRESHOLD * max(ready, 1) and need_panic > ready:

@@ -29,7 +29,7 @@ from slipway.router.server import RouterServer, loop_factory
 log = logging.getLogger("slipway.router")
 
 PUSH_SECONDS = 0.02
-LOAD_SECONDS = 1.0
+LOAD_SECONDS = 0.25  # the autoscaler samples every 0.5 s
 
 
 class Child:
@@ -74,7 +74,7 @@ class Child:
             if now != self.reported:
                 self.reported = now
                 self.send({"inflight": now})
-            if loop.time() >= load_at:  # the autoscaler's input, every second
+            if loop.time() >= load_at:  # the autoscaler's input
                 load_at = loop.time() + LOAD_SECONDS
                 self.send({"load": {k: list(v) for k, v in self.server.load().items()}})
 

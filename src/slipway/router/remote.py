@@ -112,7 +112,7 @@ class RemoteRouter:
         return self._in_flight.get(revision_key, 0)
 
     def load(self) -> dict[str, tuple[float, int]]:
-        """The latest counters the router process sent (it sends them every second). A
+        """The latest counters the router process sent (every quarter of a second). A
         restarted router process starts from zero: the autoscaler ignores a reading that
         went back."""
         return dict(self._load)

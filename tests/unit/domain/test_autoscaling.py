@@ -79,3 +79,12 @@ def test_no_load_after_a_full_window_wants_the_minimum() -> None:
     got = run(w, [0.0] * 8, current=4)
     assert got[-1] == 1
     assert "stable: 0.0 concurrent" in decide(w, 8, ready=1, current=1, bounds=B).reason
+
+
+def test_a_step_to_forty_in_flight_wants_four_replicas_within_three_ticks() -> None:
+    w = Window(stable_seconds=60, panic_seconds=6)
+    run(w, [1.0] * 60)
+    # the step lands mid-tick (half a tick of 40 in flight), then 40 every tick
+    got = run(w, [20.0, 40.0, 40.0, 40.0], start=60, current=1)
+    assert got[0] >= 2  # decided on the first tick after the step
+    assert got[2] >= 4  # what 40 need at 10 each, two ticks later

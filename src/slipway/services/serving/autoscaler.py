@@ -1,4 +1,4 @@
-"""The autoscaler: every second, in the process that runs the replicas, each app with
+"""The autoscaler: every half second, in the process that runs the replicas, each app with
 `maxReplicas` set gets the replica count its observed concurrency needs
 (`domain/autoscaling.py`, Knative's KPA), written as desired state (`app.replicas`); the
 reconciler does the rest. It writes nothing else and starts nothing itself.
@@ -32,7 +32,7 @@ from slipway.services.serving.reconcile import reconcile_locked
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 1.0
+TICK_SECONDS = 0.5  # the issue asks for a sample at least every second
 FLOOR = 1  # no scale to zero before activation exists
 
 
