@@ -290,6 +290,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         if "worker" in roles:
             tasks.append(loop.create_task(worker.run(), name="worker"))
             tasks.append(loop.create_task(leader.run(), name="leader"))
+        if {"worker", "router"} <= roles:  # the autoscaler reads this process's router's load
             autoscaler = Autoscaler(
                 platform,
                 stable_seconds=config.autoscale_stable_seconds,

@@ -117,7 +117,7 @@ class Worker:
 async def run_deployment(platform: Platform, dep: Deployment, *, rollout: bool = True) -> None:
     """Run one deployment (leased by the caller to `platform.leases.owner`), renewing the
     lease, and cancelling the run as soon as its stored status becomes `cancelled` or the
-    lease is lost (the reconciler took it back from a worker it thought dead)."""
+    lease is lost (recovery took it back from a worker it thought dead)."""
     leases = platform.leases
     loop = asyncio.get_running_loop()
     job = loop.create_task(Deploy(platform, dep, rollout=rollout).run())
