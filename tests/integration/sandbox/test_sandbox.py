@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -197,15 +198,21 @@ async def test_without_cgroups_rlimits_apply(app_dir: Path) -> None:
     assert stopped_by == "BlockingIOError" and int(count) < 30, out
 
 
+def _own_namespaces() -> set[Path]:
+    """This process's sandbox namespaces (other test workers make theirs meanwhile)."""
+    mine = f"{netns.PREFIX}{os.getpid()}-"
+    return {p for p in netns.NETNS_DIR.iterdir() if p.name.startswith(mine)}
+
+
 async def test_outbound_needs_no_host_port_and_leaves_no_namespace(app_dir: Path) -> None:
-    before = set(netns.NETNS_DIR.iterdir())
+    before = _own_namespaces()
     _, out = await run(SandboxHost(), "cat /etc/resolv.conf", jail(app_dir))
     assert f"nameserver {netns.DNS_ADDRESS}" in out
     for _ in range(50):  # removing a namespace can lag its sandbox's exit on a busy machine
-        if set(netns.NETNS_DIR.iterdir()) <= before:
+        if _own_namespaces() <= before:
             break
         await asyncio.sleep(0.1)
-    assert set(netns.NETNS_DIR.iterdir()) <= before
+    assert _own_namespaces() <= before
 
 
 async def test_a_checkout_sandbox_has_loopback_only(app_dir: Path) -> None:
