@@ -96,12 +96,14 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
 """
 
 # Answers with its body (`%s`, the version) once it has slept START_DELAY seconds before
-# listening: a health check that takes as long as a test needs to act during it.
+# listening (a health check that takes as long as a test needs to act during it), and after
+# REQUEST_DELAY seconds per request (a load that keeps requests in flight).
 DELAYED_APP = """\
 import http.server, os, time
 time.sleep(float(os.environ.get("START_DELAY", "0")))
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        time.sleep(float(os.environ.get("REQUEST_DELAY", "0")))
         body = b"%s"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

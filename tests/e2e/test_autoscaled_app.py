@@ -13,24 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import DELAYED_APP
 from tests.e2e.conftest import FINISHED, start_platform, stop_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
-SLOW_APP = """\
-import http.server, os, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        time.sleep(0.2)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"""
 WINDOWS = {"SLIPWAY_AUTOSCALE_STABLE_SECONDS": "8", "SLIPWAY_AUTOSCALE_PANIC_SECONDS": "2"}
 
 
@@ -77,13 +64,14 @@ def test_an_app_scales_with_its_load_between_its_bounds(tmp_path: Path, make_rep
         ws_id, key = running.workspace("acme")
         api = running.client(key)
         repo = make_repo("busy")
-        repo.commit({"main.py": SLOW_APP, "requirements.txt": ""}, "feat: slow app")
+        repo.commit({"main.py": DELAYED_APP % "ok", "requirements.txt": ""}, "feat: slow app")
         body = {
             "name": "busy",
             "gitUrl": repo.url,
             "minReplicas": 1,
             "maxReplicas": 4,
             "targetConcurrency": 2,
+            "env": {"REQUEST_DELAY": "0.2"},
         }
         app = api.post(f"/workspaces/{ws_id}/apps", json=body).json()
         dep = api.post(f"/workspaces/{ws_id}/deploy", json={"appId": app["id"]}).json()

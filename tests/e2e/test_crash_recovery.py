@@ -19,6 +19,7 @@ import httpx
 import pytest
 from tests.conftest import DELAYED_APP
 from tests.e2e.conftest import Platform, start_platform, stop_platform, wait_for
+from tests.support import procs
 
 pytestmark = pytest.mark.e2e
 
@@ -54,17 +55,7 @@ PLAIN: dict[str, object] = {"buildCommand": None, "releaseCommand": None, "env":
 
 def _processes_under(path: Path) -> list[int]:
     """Pids whose command line mentions `path` (replicas bind their image from it)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if str(path).encode() in cmdline:
-            found.append(int(entry.name))
-    return found
+    return [p.pid for p in procs.with_text(str(path)) if p.pid != os.getpid()]
 
 
 def _wait_no_orphans(path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from builder_git_helpers import WORKSPACE, Repo, make_app, run_in_image
+from tests.support import procs
 
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
@@ -188,30 +189,14 @@ async def test_unbuildable_apps(
         await builder.build(workspace=WORKSPACE, app=app, commit=commit, log=Lines())
 
 
-def _processes() -> list[tuple[int, int, str]]:
-    """(pid, process group, command line) of every live (not zombie) process."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            found.append((int(entry.name), int(fields[2]), cmdline))
-    return found
-
-
 def _processes_with(marker: str) -> list[tuple[int, int]]:
-    return [(pid, pgid) for pid, pgid, cmdline in _processes() if marker in cmdline]
+    return [(p.pid, p.pgid) for p in procs.with_text(marker)]
 
 
 async def _gone(marker: str, groups: set[int]) -> bool:
     """Whether every process with `marker` and every member of `groups` is gone (waits 2 s)."""
     for _ in range(20):
-        alive = [p for p in _processes() if marker in p[2] or p[1] in groups]
+        alive = [p for p in procs.processes() if marker.encode() in p.cmdline or p.pgid in groups]
         if not alive:
             return True
         await asyncio.sleep(0.1)

@@ -6,39 +6,23 @@ rolled-back code through the owner's router."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from cluster_processes import Cluster
 from tests.conftest import PYTHON_APP
 from tests.e2e.conftest import FINISHED, wait_for
+from tests.support import procs
 
 pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
 
 
 def _sandboxes_under(pid: int) -> list[str]:
     """Command lines of the bubblewrap processes descended from `pid`."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found = []
-    for child in parents:
-        ancestor = parents.get(child)
-        while ancestor not in (None, 0, 1, pid):
-            ancestor = parents.get(ancestor)
-        if ancestor == pid:
-            try:
-                argv = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if Path(argv[0].decode()).name == "bwrap":
-                found.append(" ".join(a.decode() for a in argv[:3]))
-    return found
+    return [
+        " ".join(a.decode() for a in p.argv[:3])
+        for p in procs.descendants(pid)
+        if p.program == "bwrap"
+    ]
 
 
 def _wait(api: httpx.Client, dep_id: str) -> dict:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.support import procs
 
 from slipway.sandbox import MIB, REPLICA_LIMITS, Jail, Limits, SandboxHost, netns
 from slipway.sandbox.cgroups import Cgroups
@@ -112,10 +113,7 @@ async def test_env_is_in_the_environment_never_on_a_command_line(app_dir: Path) 
     try:
         assert box.proc.stdout is not None
         assert (await box.proc.stdout.readline()).decode().strip() == SECRET
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                with contextlib.suppress(OSError):
-                    assert SECRET.encode() not in (proc / "cmdline").read_bytes()
+        assert procs.with_text(SECRET) == []
     finally:
         box.kill()
         await box.proc.wait()
@@ -230,13 +228,7 @@ async def test_sweep_removes_namespaces_of_dead_processes() -> None:
 
 
 def _processes_of(uid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            for line in status.read_text().splitlines():
-                if line.startswith("Uid:") and int(line.split()[1]) == uid:
-                    found.append(int(status.parent.name))
-    return found
+    return [p.pid for p in procs.of_uid(uid)]
 
 
 async def test_a_start_cancelled_at_any_point_leaves_nothing_running(app_dir: Path) -> None:
