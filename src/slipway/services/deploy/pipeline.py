@@ -44,7 +44,12 @@ from slipway.services.deploy.deploylog import DeploymentLog
 from slipway.services.deploy.release import run_release
 from slipway.services.platform import Platform
 from slipway.services.platform.leasing import LeaseSettings
-from slipway.services.serving.reconcile import reconcile_app, reconcile_locked, revision_spec
+from slipway.services.serving.reconcile import (
+    load_app,
+    reconcile_app,
+    revision_spec,
+    route_traffic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +312,9 @@ class Deploy:
 
     async def _reconcile(self) -> None:
         """Ask the reconciler to make the runtime and routes match the stored state."""
-        workspace = await self.platform.store.workspaces.get(self.dep.workspace_id)
-        app = await self.scoped.apps.get(self.dep.app_id)
-        if workspace is not None and app is not None:  # a deleted app was forgotten already
-            await reconcile_app(self.platform, workspace, app)
+        found = await load_app(self.platform, self.dep.workspace_id, self.dep.app_id)
+        if found is not None:  # a deleted app was forgotten already
+            await reconcile_app(self.platform, *found)
 
     async def _roll_out(self, workspace: Workspace, spec: RevisionSpec) -> None:
         """The reconciler starts the replicas the stored rollout asks for; once they are
@@ -341,12 +345,7 @@ class Deploy:
             old = await self.scoped.traffic.get(app.id)
             tag = None if take else NO_TRAFFIC_TAG
             new = with_deployed(old, spec.revision, take_traffic=take, tag=tag)
-            await self.scoped.traffic.set(app.id, new)
-            try:
-                await reconcile_locked(self.platform, workspace, app)
-            except BaseException:  # the routes did not change: neither does the traffic
-                await asyncio.shield(self.scoped.traffic.set(app.id, old))
-                raise
+            await route_traffic(self.platform, workspace, app, new, before=old)
         if take:
             await self.log(f"[deploy] Routing 100% of traffic to {spec.revision}")
         else:

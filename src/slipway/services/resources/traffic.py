@@ -10,7 +10,6 @@ router. Any error leaves the stored traffic and the routes as they were.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,7 @@ from slipway.domain.states import DeploymentStatus as S
 from slipway.domain.traffic import promoted, split_problems
 from slipway.services.platform import Platform
 from slipway.services.resources.apps import get_app
-from slipway.services.serving.reconcile import reconcile_locked, unwarm, warm
+from slipway.services.serving.reconcile import route_traffic, warm
 
 
 @dataclass(frozen=True)
@@ -139,12 +138,5 @@ async def apply_traffic(platform: Platform, app: App, splits: list[TrafficSplit]
             await warm(platform, workspace, current, splits)
         except DeployFailed as exc:
             raise Conflict(f"traffic was not changed: {exc}") from None
-        traffic = platform.store.scoped(app.workspace_id).traffic
-        before = await traffic.get(app.id)
-        await traffic.set(app.id, splits)
-        await unwarm(platform, workspace, current, failed=False)
-        try:
-            await reconcile_locked(platform, workspace, current)
-        except BaseException:  # the routes did not change: neither does the stored list
-            await asyncio.shield(traffic.set(app.id, before))
-            raise
+        before = await platform.store.scoped(app.workspace_id).traffic.get(app.id)
+        await route_traffic(platform, workspace, current, splits, before=before)

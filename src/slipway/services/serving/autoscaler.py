@@ -66,8 +66,9 @@ class Autoscaler:
     def observe(self, now: float) -> dict[str, float]:
         """Average concurrency of every revision key since the last reading."""
         seen: dict[str, float] = {}
+        last_readings, self._last = self._last, {}  # revisions the router forgot leave too
         for key, (busy, requests) in self.platform.router.load().items():
-            last = self._last.get(key)
+            last = last_readings.get(key)
             self._last[key] = _Reading(now, busy, requests)
             if last is None or busy < last.busy or now <= last.at:  # new, or a restarted router
                 continue

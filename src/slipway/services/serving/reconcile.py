@@ -225,23 +225,41 @@ async def warm(
         for name in wanted:
             await _wait_one(platform, revision_key(app.workspace_id, app.id, name), name)
     except BaseException:
-        await asyncio.shield(unwarm(platform, workspace, app, failed=True))
+        await asyncio.shield(_unwarm(platform, workspace, app))
         raise
 
 
-async def unwarm(platform: Platform, workspace: Workspace, app: App, *, failed: bool) -> None:
-    """The warm-up is over (caller holds the app's lock): after a failure, what it started
-    and nothing stored wants leaves at once (the replica owner waits for that); after the
-    traffic change was stored, the caller reconciles."""
+async def _unwarm(platform: Platform, workspace: Workspace, app: App) -> None:
+    """After a failed warm-up: what it started and nothing stored wants leaves at once (the
+    replica owner waits for that). A warm-up that succeeded ends in `route_traffic`."""
     await platform.store.scoped(app.workspace_id).warmups.clear(app.id)
-    if not failed:
-        return
     await reconcile_locked(platform, workspace, app)
     if platform.owns_replicas():
         revisions = await platform.store.scoped(app.workspace_id).revisions.list(app.id)
         await platform.retirements.wait(
             [revision_key(app.workspace_id, app.id, rev.name) for rev in revisions]
         )
+
+
+async def route_traffic(
+    platform: Platform,
+    workspace: Workspace,
+    app: App,
+    splits: Sequence[TrafficSplit],
+    *,
+    before: Sequence[TrafficSplit],
+) -> None:
+    """Store the app's new traffic list (it replaces `before`) and apply it; the caller holds
+    the app's lock. The list supersedes any warm-up. If the routes cannot be applied, `before`
+    is stored again: the store never claims a split the router does not serve."""
+    scoped = platform.store.scoped(app.workspace_id)
+    await scoped.traffic.set(app.id, splits)
+    await scoped.warmups.clear(app.id)
+    try:
+        await reconcile_locked(platform, workspace, app)
+    except BaseException:
+        await asyncio.shield(scoped.traffic.set(app.id, before))
+        raise
 
 
 async def _wait_one(platform: Platform, key: str, name: str) -> None:
@@ -270,14 +288,22 @@ async def restore_all(platform: Platform) -> None:
             await reconcile_by_id(platform, parsed.workspace_id, parsed.app_id)
 
 
+async def load_app(
+    platform: Platform, workspace_id: str, app_id: str
+) -> tuple[Workspace, App] | None:
+    """The app and its workspace, or None once either is gone."""
+    workspace = await platform.store.workspaces.get(workspace_id)
+    app = await platform.store.scoped(workspace_id).apps.get(app_id)
+    return (workspace, app) if workspace is not None and app is not None else None
+
+
 async def reconcile_by_id(platform: Platform, workspace_id: str, app_id: str) -> None:
     """Reconcile one app by its ids (a NOTIFY from another process, the resync); an app
     that no longer exists has every replica it still runs drained and stopped."""
     try:
-        workspace = await platform.store.workspaces.get(workspace_id)
-        app = await platform.store.scoped(workspace_id).apps.get(app_id)
-        if workspace is not None and app is not None:
-            await reconcile_app(platform, workspace, app)
+        found = await load_app(platform, workspace_id, app_id)
+        if found is not None:
+            await reconcile_app(platform, *found)
             return
         platform.router.remove_app(app_id)
         if platform.owns_replicas():
@@ -303,14 +329,14 @@ def reconcile_soon(platform: Platform, payload: str) -> None:
 
 
 async def _routes_by_id(platform: Platform, workspace_id: str, app_id: str) -> None:
+    """Re-sync one app's routes (gone: none); errors are logged, a later event repairs."""
     try:
-        workspace = await platform.store.workspaces.get(workspace_id)
-        app = await platform.store.scoped(workspace_id).apps.get(app_id)
-        if workspace is None or app is None:
+        found = await load_app(platform, workspace_id, app_id)
+        if found is None:
             platform.router.remove_app(app_id)
         else:
-            await sync_routes(platform, workspace, app)
-    except Exception:  # the 1 s route resync repairs it
+            await sync_routes(platform, *found)
+    except Exception:  # the next event or resync repairs it
         log.exception("route sync failed for app %s", app_id)
 
 
@@ -371,13 +397,7 @@ class RouteSyncer:
 
     async def _sync(self, workspace_id: str, app_id: str) -> None:
         self._pending.discard((workspace_id, app_id))
-        try:
-            workspace = await self._platform.store.workspaces.get(workspace_id)
-            app = await self._platform.store.scoped(workspace_id).apps.get(app_id)
-            if workspace is not None and app is not None:
-                await sync_routes(self._platform, workspace, app)
-        except Exception:  # the syncer must outlive any one failure
-            log.exception("route sync failed for app %s", app_id)
+        await _routes_by_id(self._platform, workspace_id, app_id)
 
     async def close(self) -> None:
         for task in list(self._tasks):
