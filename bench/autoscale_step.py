@@ -31,22 +31,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rollout_cycle import Slipway, git
+from rollout_cycle import APP, Slipway, git
 
-APP = """\
-import http.server, os, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        time.sleep(0.1)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"""
 HOST = "busy.bench.localhost"
 POLL = 0.1
 
@@ -111,14 +97,14 @@ def main() -> None:
         repo = root / "repo"
         repo.mkdir()
         git(repo, "init", "-q", "-b", "main")
-        (repo / "main.py").write_text(APP)
+        (repo / "main.py").write_text(APP.replace("VERSION", "ok"))
         (repo / "requirements.txt").write_text("")
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "slow app")
         platform = Slipway(root)
         try:
             body = {"name": "busy", "gitUrl": str(repo), "minReplicas": 1, "maxReplicas": 10,
-                    "targetConcurrency": 10}  # fmt: skip
+                    "targetConcurrency": 10, "env": {"REQUEST_DELAY": "0.1"}}  # fmt: skip
             app = platform.api.post("/apps", json=body).json()
             platform.wait(platform.api.post("/deploy", json={"appId": app["id"]}).json()["id"])
 

@@ -32,9 +32,12 @@ from pathlib import Path
 import httpx
 
 APP = """\
-import http.server, os
+import http.server, os, time
+DELAY = float(os.environ.get("REQUEST_DELAY", "0"))  # bench/autoscale_step.py: 0.1 s
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if DELAY:
+            time.sleep(DELAY)
         body = b"VERSION"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
