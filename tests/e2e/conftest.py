@@ -62,6 +62,15 @@ class Platform:
         self.clients.append(client)
         return client
 
+    def metrics(self) -> str:
+        """`/metrics`, with the operator's token (the data directory's `metrics.token`)."""
+        token = (self.data_dir / "metrics.token").read_text().strip()
+        return httpx.get(
+            f"http://127.0.0.1:{self.api_port}/metrics",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).text
+
     def get_app(self, host: str, path: str = "/") -> httpx.Response:
         return httpx.get(
             f"http://127.0.0.1:{self.router_port}{path}", headers={"Host": host}, timeout=10

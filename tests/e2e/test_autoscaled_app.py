@@ -88,18 +88,13 @@ def test_an_app_scales_with_its_load_between_its_bounds(tmp_path: Path, make_rep
 
         url = f"http://127.0.0.1:{running.router_port}/"
         status_path = f"/workspaces/{ws_id}/deploy/{dep['id']}/runtime-status"
-        token = (running.data_dir / "metrics.token").read_text().strip()
         with Load(url, "busy.acme.localhost", clients=10) as load:  # 10 in flight: 4 wanted
             decided = _eventually(lambda: replicas() > 1, "no scale-up decision", 10)
             _eventually(lambda: ready() == 4, "not 4 ready replicas", 30)
             conditions = {c["type"]: c for c in api.get(status_path).json()["conditions"]}
             assert conditions["Autoscaled"]["reason"] in {"Panic", "Stable"}, conditions
             assert "4 replicas wanted" in conditions["Autoscaled"]["message"]
-            metrics = httpx.get(
-                f"http://127.0.0.1:{running.api_port}/metrics",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=10,
-            ).text
+            metrics = running.metrics()
             assert 'slipway_autoscaler_desired_replicas{app="' in metrics
             assert "slipway_autoscaler_observed_concurrency" in metrics
             time.sleep(2)

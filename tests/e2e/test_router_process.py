@@ -77,12 +77,7 @@ def test_the_router_is_a_process_of_its_own(platform: Platform, make_repo) -> No
         time.sleep(0.05)
     assert router_pid(platform) != first
 
-    token = (platform.data_dir / "metrics.token").read_text().strip()
-    text = httpx.get(
-        f"http://127.0.0.1:{platform.api_port}/metrics",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    ).text
+    text = platform.metrics()
     assert 'slipway_router_requests_total{app="' in text
     assert "slipway_router_process_open_fds" in text  # the router's own process
     assert "\nprocess_open_fds" in text  # and the control process's

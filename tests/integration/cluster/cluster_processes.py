@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 from test_split_roles import _serve, _workspace
 from test_two_workers import _stop, _wait_up
-from tests.e2e.conftest import free_port
+from tests.conftest import PYTHON_APP
+from tests.e2e.conftest import FINISHED, free_port, wait_for
 
 
 class Cluster:
@@ -62,6 +65,20 @@ class Cluster:
         router = self.ports[name][1]
         host = {"Host": f"{app}.acme.localhost:{router}"}
         return httpx.get(f"http://127.0.0.1:{router}/", headers=host, timeout=10)
+
+    def deploy_versions(
+        self, client: httpx.Client, repo: Any, app_id: str, versions: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Commit and deploy PYTHON_APP answering each version in turn; each must succeed."""
+        done = []
+        for version in versions:
+            code = PYTHON_APP.replace('"hello"', f'"{version}"')
+            repo.commit({"main.py": code, "requirements.txt": ""}, version)
+            dep = client.post("/deploy", json={"appId": app_id}).json()
+            finished = wait_for(client, f"/deploy/{dep['id']}", until=FINISHED, timeout=180)
+            assert finished["status"] == "succeeded", finished
+            done.append(finished)
+        return done
 
     def stop(self) -> None:
         for client in self._clients:

@@ -13,8 +13,6 @@ from collections.abc import Callable
 import pytest
 from cluster_processes import Cluster
 from test_rollback_owner import _sandboxes_under
-from tests.conftest import PYTHON_APP
-from tests.e2e.conftest import FINISHED, wait_for
 
 pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
 
@@ -40,15 +38,8 @@ def test_the_api_process_asks_the_replica_owner_to_act(cluster: Cluster, make_re
 
     repo = make_repo("app")
     app = client.post("/apps", json={"name": "api", "gitUrl": repo.url}).json()
-    revisions = []
-    for version in ("v1", "v2"):
-        code = PYTHON_APP.replace('"hello"', f'"{version}"')
-        repo.commit({"main.py": code, "requirements.txt": ""}, version)
-        dep = client.post("/deploy", json={"appId": app["id"]}).json()
-        done = wait_for(client, f"/deploy/{dep['id']}", until=FINISHED, timeout=180)
-        assert done["status"] == "succeeded", done
-        revisions.append(done["revisionName"])
-    v1, v2 = revisions
+    deployed = cluster.deploy_versions(client, repo, app["id"], ("v1", "v2"))
+    v1, v2 = (d["revisionName"] for d in deployed)
     no_replica_in_the_api_process()
 
     split = {"splits": [{"revisionName": v1, "percent": 50}, {"revisionName": v2, "percent": 50}]}

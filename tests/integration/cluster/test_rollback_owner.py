@@ -9,7 +9,6 @@ from __future__ import annotations
 import httpx
 import pytest
 from cluster_processes import Cluster
-from tests.conftest import PYTHON_APP
 from tests.e2e.conftest import FINISHED, wait_for
 from tests.support import procs
 
@@ -37,13 +36,7 @@ def test_a_rollback_posted_to_another_process_runs_on_the_replica_owner(
     owner, other = cluster.client("owner"), cluster.client("other")
     repo = make_repo("app")
     app = owner.post("/apps", json={"name": "api", "gitUrl": repo.url}).json()
-    deps = []
-    for version in ("v1", "v2"):
-        code = PYTHON_APP.replace('"hello"', f'"{version}"')
-        repo.commit({"main.py": code, "requirements.txt": ""}, version)
-        dep = owner.post("/deploy", json={"appId": app["id"]}).json()
-        deps.append(_wait(owner, dep["id"]))
-        assert deps[-1]["status"] == "succeeded", deps[-1]
+    deps = cluster.deploy_versions(owner, repo, app["id"], ("v1", "v2"))
 
     back = other.post(f"/deploy/{deps[0]['id']}/rollback")
     assert back.status_code == 202, back.text
