@@ -9,6 +9,7 @@ from typing import Any
 
 from slipway.domain.autoscaling import Decision
 from slipway.domain.giturls import NO_LOCAL, LocalRepos
+from slipway.domain.routes import app_host, tag_host
 from slipway.ports import Builder, Router, Runtime, Source, Store
 from slipway.services.platform.draining import Retirements
 from slipway.services.platform.leasing import LeaseSettings
@@ -81,9 +82,10 @@ class Platform:
 
     def app_url(self, app_name: str, workspace_name: str) -> str:
         s = self.settings
-        return f"{s.router_scheme}://{app_name}.{workspace_name}.{s.base_domain}:{s.router_port}"
+        host = app_host(app_name, workspace_name, s.base_domain)
+        return f"{s.router_scheme}://{host}:{s.router_port}"
 
     def tag_url(self, tag: str, app_name: str, workspace_name: str) -> str:
         s = self.settings
-        host = f"{tag}---{app_name}.{workspace_name}.{s.base_domain}"
+        host = tag_host(tag, app_name, workspace_name, s.base_domain)
         return f"{s.router_scheme}://{host}:{s.router_port}"
