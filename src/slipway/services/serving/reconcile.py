@@ -75,10 +75,11 @@ async def revision_spec(platform: Platform, app: App, rev: Revision) -> Revision
     )
 
 
-async def desired_for(platform: Platform, app: App) -> dict[str, int]:
-    """Replicas per revision of `app`, as the store says."""
+async def desired_for(
+    platform: Platform, app: App, splits: Sequence[TrafficSplit]
+) -> dict[str, int]:
+    """Replicas per revision of `app` with traffic list `splits`, as the store says."""
     scoped = platform.store.scoped(app.workspace_id)
-    splits = await scoped.traffic.get(app.id)
     deploying, _ = await scoped.deployments.list(
         app_id=app.id, status=S.DEPLOYING, offset=0, limit=ROLLOUTS_READ
     )
@@ -104,10 +105,12 @@ async def reconcile_locked(platform: Platform, workspace: Workspace, app: App) -
         await sync_routes(platform, workspace, app)
         await ask_owner(platform, app.workspace_id, app.id)
         return
-    desired = await desired_for(platform, app)
-    revisions = await platform.store.scoped(workspace.id).revisions.list(app.id)
+    scoped = platform.store.scoped(workspace.id)
+    splits = await scoped.traffic.get(app.id)
+    desired = await desired_for(platform, app, splits)
+    revisions = await scoped.revisions.list(app.id)
     await _scale(platform, app, revisions, desired)
-    await sync_routes(platform, workspace, app)
+    await sync_routes(platform, workspace, app, splits)
     _retire(platform, revisions, desired)
 
 
@@ -142,10 +145,16 @@ def _retire_one(platform: Platform, key: str) -> None:
     )
 
 
-async def sync_routes(platform: Platform, workspace: Workspace, app: App) -> None:
-    """Push the app's whole route table, built from the stored traffic and ready replicas,
-    and wait until the router serves it."""
-    splits = await platform.store.scoped(workspace.id).traffic.get(app.id)
+async def sync_routes(
+    platform: Platform,
+    workspace: Workspace,
+    app: App,
+    splits: Sequence[TrafficSplit] | None = None,
+) -> None:
+    """Push the app's whole route table, built from the stored traffic (`splits`, when the
+    caller has just read them) and ready replicas, and wait until the router serves it."""
+    if splits is None:
+        splits = await platform.store.scoped(workspace.id).traffic.get(app.id)
     routes = build_routes(
         workspace=workspace,
         app=app,
