@@ -75,7 +75,7 @@ class RouterServer:
     # ------------------------------------------------------------------ Router
 
     def set_routes(self, app_id: str, routes: Sequence[Route]) -> None:
-        compiled = compile_routes(app_id, routes, self._stats_for)
+        compiled = compile_routes(app_id, routes, self._stats_for, self.table)
         table = {
             host: route
             for host, route in self.table.items()

@@ -5,11 +5,16 @@ backends (a target without backends gets no requests rather than failing some), 
 `CompiledTarget` rotates over its backends and carries its revision's `RevisionStats`, so
 the hot path counts without a lookup. The whole table is a plain dict that the server replaces
 wholesale on every change, so a request in flight keeps the objects it already holds.
+
+A route compiled again with the same revisions and weights (the reconciler pushes an app's
+routes on every pass; a scale changes only backends) continues the old route's weighted
+sequence and backend rotation, so a split stays exact over every window of sum(weights)
+requests however often it is pushed. A different split starts its own sequence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from slipway.domain.routes import Route, Target
 from slipway.router.metrics import RevisionStats
@@ -30,6 +35,10 @@ class CompiledTarget:
         self._count = len(self.backends)
         self._next = 0
 
+    def continue_from(self, other: CompiledTarget) -> None:
+        """Go on rotating where `other` (this revision's previous backends) stood."""
+        self._next = other._next % self._count if self._count else 0
+
     def next_backend(self) -> int:
         """Index of the next backend in round-robin order."""
         i = self._next
@@ -38,15 +47,34 @@ class CompiledTarget:
 
 
 class CompiledRoute:
-    __slots__ = ("_only", "_wrr", "app_id", "host")
+    __slots__ = ("_only", "_split", "_targets", "_wrr", "app_id", "host")
 
-    def __init__(self, app_id: str, route: Route, stats: Callable[[str], RevisionStats]) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        route: Route,
+        stats: Callable[[str], RevisionStats],
+        previous: CompiledRoute | None = None,
+    ) -> None:
         self.app_id = app_id
         self.host = route.host
-        self._wrr: SmoothWRR[CompiledTarget] = SmoothWRR(
-            [(CompiledTarget(t, stats(t.revision)), t.weight) for t in route.targets if t.backends]
-        )
+        weighted = [
+            (CompiledTarget(t, stats(t.revision)), t.weight) for t in route.targets if t.backends
+        ]
+        self._targets = {target.revision: target for target, _ in weighted}
+        self._split = tuple((target.revision, weight) for target, weight in weighted)
+        self._wrr: SmoothWRR[CompiledTarget] = SmoothWRR(weighted)
         self._only = self._wrr.pick() if len(self._wrr) == 1 else None
+        if previous is not None:
+            self._continue_from(previous)
+
+    def _continue_from(self, previous: CompiledRoute) -> None:
+        for revision, target in self._targets.items():
+            before = previous._targets.get(revision)
+            if before is not None:
+                target.continue_from(before)
+        if previous._split == self._split:
+            self._wrr.continue_from(previous._wrr)
 
     def pick(self) -> CompiledTarget | None:
         """The target for the next request, or None when no target can serve."""
@@ -68,6 +96,17 @@ def normalize_host(raw: bytes | None) -> str:
 
 
 def compile_routes(
-    app_id: str, routes: Sequence[Route], stats: Callable[[str], RevisionStats]
+    app_id: str,
+    routes: Sequence[Route],
+    stats: Callable[[str], RevisionStats],
+    previous: Mapping[str, CompiledRoute] | None = None,
 ) -> dict[str, CompiledRoute]:
-    return {normalize_host(r.host.encode()): CompiledRoute(app_id, r, stats) for r in routes}
+    """The app's hosts compiled, each going on from its `previous` route (same split)."""
+    compiled = {}
+    for route in routes:
+        host = normalize_host(route.host.encode())
+        before = previous.get(host) if previous is not None else None
+        if before is not None and before.app_id != app_id:
+            before = None
+        compiled[host] = CompiledRoute(app_id, route, stats, before)
+    return compiled

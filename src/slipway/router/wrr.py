@@ -25,6 +25,11 @@ class SmoothWRR(Generic[T]):
         self._current: list[int] = [0] * len(pairs)
         self._total = sum(self._weights)
 
+    def continue_from(self, other: SmoothWRR[T]) -> None:
+        """Carry on `other`'s sequence where it stands (same weights, in the same order)."""
+        if other._weights == self._weights:
+            self._current = list(other._current)
+
     def __len__(self) -> int:
         return len(self._items)
 
