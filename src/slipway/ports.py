@@ -393,6 +393,16 @@ class Router(Protocol):
         second)."""
         ...
 
+    def on_activate(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(revision_key)` when requests wait for a cold revision (one at zero
+        that starts on demand), and again every second while they wait."""
+        ...
+
+    def refuse_held(self, revision_key: str, reason: str, seconds: float) -> None:
+        """The revision could not start: answer its waiting requests 503 with `reason`, and
+        new ones for `seconds`."""
+        ...
+
     async def settled(self) -> None:
         """Return once every change made so far serves requests (a router in another
         process applies them a moment later; `sync_routes` waits here)."""

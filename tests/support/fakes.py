@@ -158,6 +158,8 @@ class FakeRouter:
     loads: dict[str, tuple[float, int]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     pushes: int = 0
+    activate: Callable[[str], None] | None = None  # what a held request would call
+    refused: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> why, for how long
 
     def set_routes(self, app_id: str, routes: Sequence[Route]) -> None:
         self.faults.check("set_routes")
@@ -173,6 +175,12 @@ class FakeRouter:
 
     def load(self) -> dict[str, tuple[float, int]]:
         return dict(self.loads)
+
+    def on_activate(self, callback: Callable[[str], None]) -> None:
+        self.activate = callback
+
+    def refuse_held(self, revision_key: str, reason: str, seconds: float) -> None:
+        self.refused[revision_key] = (reason, seconds)
 
     async def settled(self) -> None:
         pass

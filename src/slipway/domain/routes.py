@@ -1,5 +1,9 @@
 """What the router needs to know: which hosts go to which revisions, by weight, and where
-each revision's ready replicas listen. Built by the services, applied by the router."""
+each revision's ready replicas listen. Built by the services, applied by the router.
+
+A target without backends gets no requests (the others share them), unless it is `cold`: a
+revision of an app that scales to zero, with no ready replica now. The router then holds its
+requests and asks for it to be started (activation), and sends them on once it has backends."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ class Target:
     revision: str  # the platform-unique revision key "{workspace_id}/{app_id}/{revision}"
     weight: int  # 0-100; a tag host has one target of weight 100
     backends: tuple[Backend, ...]
+    cold: bool = False  # no ready replica, and requests start one (see the module's docstring)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ Started by `RemoteRouter` (`router/remote.py`), which holds the other end of the
 socket. It serves the data plane with a `RouterServer` of its own, applies the route changes
 it reads (one JSON object a line), and answers each with an acknowledgement carrying the
 in-flight counts at that moment; it also sends those counts whenever they change, at most
-every `PUSH_SECONDS`. It stops at the end of the control socket, so it never outlives the
-process that started it; the terminal's Ctrl-C (SIGINT, sent to the whole process group) is
-ignored, because the control process decides when the router stops (after the replicas).
+every `PUSH_SECONDS`, and `{"activate": key}` when requests wait for a cold revision. It
+stops at the end of the control socket, so it never outlives the process that started it;
+the terminal's Ctrl-C (SIGINT, sent to the whole process group) is ignored, because the
+control process decides when the router stops (after the replicas).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class Child:
                 self.server.set_routes(str(message["app"]), routes_from_wire(message["routes"]))
             elif op == "remove":
                 self.server.remove_app(str(message["app"]))
+            elif op == "refuse":
+                self.server.refuse_held(
+                    str(message["revision"]), str(message["reason"]), float(message["seconds"])
+                )
             elif op == "metrics":
                 reply["metrics"] = generate_latest(self.registry).decode()
             else:
@@ -88,6 +93,7 @@ async def run(control_fd: int, host: str, port: int, trusted: list[str]) -> int:
     server = RouterServer(registry=registry, limits=EdgeLimits.from_env(), trusted=trusted)
     child = Child(server, registry)
     child.writer = writer
+    server.on_activate(lambda key: child.send({"activate": key}))
     try:
         await server.start(host, port)
     except OSError as exc:

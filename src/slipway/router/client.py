@@ -47,6 +47,7 @@ from slipway.router.exchange import (
     HEAD_TOO_LARGE,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    PENDING_LIMIT,
     REQUEST_TIMEOUT,
     UNAVAILABLE,
     Exchange,
@@ -56,6 +57,7 @@ from slipway.router.exchange import (
 
 if TYPE_CHECKING:
     from slipway.router.server import RouterServer
+    from slipway.router.table import CompiledTarget
 
 _LAST_CHUNK = b"0\r\n\r\n"
 _LABEL = rb"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -369,7 +371,37 @@ class ClientConnection(asyncio.Protocol):
             return
         if ex.upgrade:
             self._upgrading = ex
+        target = ex.target
+        if target is not None and not target.backends:  # a cold revision: wait for it
+            answer = self.server.activations.hold(self, ex, target.revision, self.server.clock)
+            if answer is not None:
+                self._answer_held(ex, answer)
+            return  # still read: a client that leaves is noticed, its body is bounded
         self.server.connect(self, ex, ex.backend_index, fresh=False)
+
+    def release_held(self, ex: Exchange, target: CompiledTarget) -> bool:
+        """A held exchange's revision has replicas now: on to one of them. False when the
+        exchange is no longer waiting (its client went away)."""
+        if self.closed or ex is not self._active:
+            return False
+        ex.target = target  # the same revision (and stats), with backends
+        ex.backend_index = target.next_backend()
+        self.server.connect(self, ex, ex.backend_index, fresh=False)
+        return True
+
+    def refuse_held(self, ex: Exchange, answer: bytes) -> bool:
+        """A held exchange's revision did not start in time, or could not: answer it."""
+        if self.closed or ex is not self._active:
+            return False
+        self._answer_held(ex, answer)
+        return True
+
+    def _answer_held(self, ex: Exchange, answer: bytes) -> None:
+        ex.status = 503
+        if not ex.complete:  # a body may still come: answer, and read no more
+            ex.keep_alive = False
+            answer = closing(answer)
+        self._give(ex, answer)
 
     def _upgrade(self, rest: bytes) -> None:
         """The parser stopped after an upgrade request's head: hold what follows until the
@@ -423,14 +455,21 @@ class ClientConnection(asyncio.Protocol):
         upstream = ex.upstream
         if upstream is not None:
             upstream.send(data)
-        elif ex.pending is None:
-            ex.pending = [data]
         else:
-            ex.pending.append(data)
+            if ex.pending is None:
+                ex.pending = [data]
+            else:
+                ex.pending.append(data)
+            ex.pending_bytes += len(data)
+            if ex.pending_bytes > PENDING_LIMIT:
+                self.pause_reading("pending")  # `UpstreamConnection.attach` resumes
 
     def _give(self, ex: Exchange, response: bytes) -> None:
         """Answer the active exchange ourselves (a canned response, no Keep-Alive header)."""
         ex.pending = None
+        if ex.pending_bytes:
+            ex.pending_bytes = 0
+            self.resume_reading("pending")
         if ex.http10:
             ex.keep_alive = False
         self.write(response)

@@ -5,7 +5,8 @@ are dropped, `Host` is kept, `X-Forwarded-For` is appended to when the client is
 operator trusts (`SLIPWAY_TRUSTED_PROXIES`), else replaced by the client's address, and
 `X-Forwarded-Proto`/`-Host` are set. The body is forwarded as it arrives (re-chunked when the
 client sent it chunked); chunks that arrive before an upstream connection is attached wait in
-`pending`.
+`pending` (at most `PENDING_LIMIT` bytes: then the client is not read until they are sent,
+which matters for a request held while its revision starts).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from slipway.router.table import CompiledTarget
     from slipway.router.upstream import UpstreamConnection
+
+PENDING_LIMIT = 65536
 
 _HOP_BY_HOP = frozenset(
     {
@@ -46,6 +49,7 @@ class Exchange:
         "is_head",
         "keep_alive",
         "pending",
+        "pending_bytes",
         "responded",
         "retried",
         "started",
@@ -58,6 +62,7 @@ class Exchange:
     def __init__(self) -> None:
         self.head = b""
         self.pending: list[bytes] | None = None
+        self.pending_bytes = 0  # in `pending`; past PENDING_LIMIT the client is not read
         self.complete = False  # the whole request was received
         self.chunked = self.has_body = self.is_head = self.upgrade = self.http10 = False
         self.keep_alive = True  # the client's wish

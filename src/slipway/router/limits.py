@@ -13,6 +13,9 @@ causes is counted in `EdgeStats`, exported as `slipway_router_edge_events_total{
   address; one more is answered 503 and closed (`rejected_global`, `rejected_per_client`).
 - `max_head_bytes` / `max_headers`: a larger head is answered 431 (`head_too_large`), so a
   connection's memory is bounded by the head limit.
+- `hold_seconds` / `max_held`: a request for a revision at zero waits this long at most for
+  its replica, and this many wait per revision; past either, 503 with `Retry-After`
+  (`activation.py`).
 Deadlines are checked by one sweep a second over the open connections (a timer per request
 would cost the hot path more than the whole check), so each fires within a second of its time.
 """
@@ -34,6 +37,8 @@ class EdgeLimits:
     max_per_client: int = 256
     max_head_bytes: int = 65536
     max_headers: int = 100
+    hold_seconds: float = 30.0
+    max_held: int = 100
 
     @classmethod
     def from_env(cls) -> EdgeLimits:

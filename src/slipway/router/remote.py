@@ -12,6 +12,9 @@ if it dies, sending every app's routes again.
 - Every acknowledgement carries the child's in-flight counts, and the child sends them again
   whenever they change (at most every 20 ms): `in_flight` reads the latest. Once the routes
   without a revision are acknowledged, its count can only fall, so draining stays exact.
+- Requests waiting for a cold revision make the child send `{"activate": key}`, handed to
+  the `on_activate` callback; `refuse_held` sends the answer for a revision that could not
+  start.
 - `metrics()` asks the child for its Prometheus text (its own registry: router figures and
   its process), which `/metrics` appends.
 """
@@ -25,7 +28,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slipway.domain.routes import Backend, Route, Target
@@ -47,6 +50,7 @@ def routes_to_wire(routes: Sequence[Route]) -> list[dict[str, Any]]:
                     "revision": t.revision,
                     "weight": t.weight,
                     "backends": [[b.host, b.port, b.netns] for b in t.backends],
+                    "cold": t.cold,
                 }
                 for t in r.targets
             ],
@@ -64,6 +68,7 @@ def routes_from_wire(data: list[dict[str, Any]]) -> list[Route]:
                     str(t["revision"]),
                     int(t["weight"]),
                     tuple(Backend(str(h), int(p), str(n)) for h, p, n in t["backends"]),
+                    cold=bool(t.get("cold", False)),
                 )
                 for t in r["targets"]
             ),
@@ -87,6 +92,7 @@ class RemoteRouter:
         self._routes: dict[str, Sequence[Route]] = {}
         self._in_flight: dict[str, int] = {}
         self._load: dict[str, tuple[float, int]] = {}
+        self._activate: Callable[[str], None] | None = None
         self._sent = 0  # the sequence number of the last message sent
         self._acked = 0
         self._acked_event = asyncio.Event()
@@ -110,6 +116,12 @@ class RemoteRouter:
 
     def in_flight(self, revision_key: str) -> int:
         return self._in_flight.get(revision_key, 0)
+
+    def on_activate(self, callback: Callable[[str], None]) -> None:
+        self._activate = callback
+
+    def refuse_held(self, revision_key: str, reason: str, seconds: float) -> None:
+        self._send({"op": "refuse", "revision": revision_key, "reason": reason, "seconds": seconds})
 
     def load(self) -> dict[str, tuple[float, int]]:
         """The latest counters the router process sent (every quarter of a second). A
@@ -255,6 +267,11 @@ class RemoteRouter:
                 continue
             if "inflight" in message:
                 self._in_flight = {str(k): int(v) for k, v in message["inflight"].items()}
+            if "activate" in message and self._activate is not None:
+                try:
+                    self._activate(str(message["activate"]))
+                except Exception:
+                    log.exception("could not ask for a revision to be started")
             if "load" in message:
                 self._load = {str(k): (float(v[0]), int(v[1])) for k, v in message["load"].items()}
             seq = message.get("ack")

@@ -23,6 +23,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.registry import CollectorRegistry
 
 from slipway.domain.routes import Route
+from slipway.router.activation import Activations
 from slipway.router.client import ClientConnection
 from slipway.router.exchange import OVERLOADED, Exchange
 from slipway.router.limits import EdgeLimits, EdgeStats
@@ -71,6 +72,7 @@ class RouterServer:
         self._registry = registry
         self._collector: RouterCollector | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.activations = Activations(self.limits, self.edge)
 
     # ------------------------------------------------------------------ Router
 
@@ -85,6 +87,7 @@ class RouterServer:
         self._app_hosts[app_id] = frozenset(compiled)
         self.table = table
         self.hosts = {}
+        self.activations.release(compiled.values())
 
     def remove_app(self, app_id: str) -> None:
         hosts = self._app_hosts.pop(app_id, frozenset())
@@ -99,6 +102,15 @@ class RouterServer:
     def load(self) -> dict[str, tuple[float, int]]:
         """Every revision's (concurrency-seconds, requests) so far (the autoscaler's input)."""
         return {key: stats.load() for key, stats in list(self.stats.items())}
+
+    def on_activate(self, callback: Callable[[str], None]) -> None:
+        """`callback(revision_key)` when requests wait for a cold revision (`activation.py`)."""
+        self.activations.ask = callback
+
+    def refuse_held(self, revision_key: str, reason: str, seconds: float) -> None:
+        """The revision could not start: its held requests, and new ones for `seconds`, get
+        503 with `reason`."""
+        self.activations.refuse(revision_key, reason, seconds, self.clock)
 
     async def settled(self) -> None:
         """Changes apply at once here."""
@@ -196,6 +208,7 @@ class RouterServer:
             now = loop.time() - SWEEP_SECONDS  # deadlines were set from a clock this late
             for conn in list(self.connections):
                 conn.check(now)
+            self.activations.check(now)
 
     def _stats_for(self, revision_key: str) -> RevisionStats:
         stats = self.stats.get(revision_key)

@@ -1,7 +1,8 @@
 """The compiled route table: host → `CompiledRoute`, each with its own pick state.
 
 A `CompiledRoute` holds a `SmoothWRR` over the targets that have weight > 0 *and* ready
-backends (a target without backends gets no requests rather than failing some), and each
+backends (a target without backends gets no requests rather than failing some) or are cold
+(their requests wait for a replica: `activation.py`), and each
 `CompiledTarget` rotates over its backends and carries its revision's `RevisionStats`, so
 the hot path counts without a lookup. The whole table is a plain dict that the server replaces
 wholesale on every change, so a request in flight keeps the objects it already holds.
@@ -28,7 +29,7 @@ class CompiledTarget:
 
     def __init__(self, target: Target, stats: RevisionStats) -> None:
         self.revision = target.revision
-        self.stats = stats
+        self.stats = stats  # the revision's own, whichever table it is compiled in
         self.backends: tuple[Address, ...] = tuple(
             (b.host, b.port, b.netns) for b in target.backends
         )
@@ -59,7 +60,9 @@ class CompiledRoute:
         self.app_id = app_id
         self.host = route.host
         weighted = [
-            (CompiledTarget(t, stats(t.revision)), t.weight) for t in route.targets if t.backends
+            (CompiledTarget(t, stats(t.revision)), t.weight)
+            for t in route.targets
+            if t.backends or t.cold
         ]
         self._targets = {target.revision: target for target, _ in weighted}
         self._split = tuple((target.revision, weight) for target, weight in weighted)
@@ -75,6 +78,11 @@ class CompiledRoute:
                 target.continue_from(before)
         if previous._split == self._split:
             self._wrr.continue_from(previous._wrr)
+
+    def serving(self, revision: str) -> CompiledTarget | None:
+        """This route's target for `revision` when it has backends."""
+        target = self._targets.get(revision)
+        return target if target is not None and target.backends else None
 
     def pick(self) -> CompiledTarget | None:
         """The target for the next request, or None when no target can serve."""

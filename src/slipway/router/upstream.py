@@ -91,6 +91,8 @@ class UpstreamConnection(asyncio.Protocol):
         if pending:
             self.transport.writelines([ex.head, *pending])
             ex.pending = None
+            ex.pending_bytes = 0
+            client.resume_reading("pending")
         else:
             self.transport.write(ex.head)
         if ex.complete:

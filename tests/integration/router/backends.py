@@ -79,6 +79,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Backend(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # socketserver's 5 drops the SYNs of a burst (1 s retries)
 
     def __init__(self, name: str) -> None:
         super().__init__(("127.0.0.1", 0), Handler)

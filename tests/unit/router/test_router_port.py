@@ -20,7 +20,16 @@ METHODS = [
 
 
 def test_the_port_has_the_methods_the_services_call() -> None:
-    assert set(METHODS) == {"set_routes", "remove_app", "in_flight", "load", "settled", "metrics"}
+    assert set(METHODS) == {
+        "set_routes",
+        "remove_app",
+        "in_flight",
+        "on_activate",
+        "refuse_held",
+        "load",
+        "settled",
+        "metrics",
+    }
 
 
 @pytest.mark.parametrize("implementation", [RouterServer, RemoteRouter])
