@@ -79,10 +79,10 @@ def make_repo(root: Path) -> dict[str, str]:
 
 
 class Slipway:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         self.api_port, self.router_port, self.data = free_port(), free_port(), root / "data"
         self.log = (root / "slipway.log").open("wb")
-        env = {**os.environ, "SLIPWAY_LOCAL_GIT_ROOTS": str(root)}  # the app's repository
+        env = {**os.environ, "SLIPWAY_LOCAL_GIT_ROOTS": str(root), **(env or {})}  # the repo
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "slipway", "up", "--data-dir", str(self.data), "--api-port",
              str(self.api_port), "--router-port", str(self.router_port)],

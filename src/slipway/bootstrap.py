@@ -45,6 +45,7 @@ from slipway.services.deploy.recovery import LeaseSweeper
 from slipway.services.platform import Platform, Settings, leasing
 from slipway.services.platform.leasing import Leadership, LeaseSettings
 from slipway.services.platform.loghub import LOGS_CHANNEL
+from slipway.services.serving.activator import Activator
 from slipway.services.serving.autoscaler import Autoscaler
 from slipway.services.serving.published import PublishedRuntime, ReplicaPublisher
 from slipway.services.serving.reconcile import (
@@ -100,6 +101,7 @@ class Config:
     builds_per_workspace: int = 1  # builds of one workspace at once
     autoscale_stable_seconds: float = 60.0  # the autoscaler's windows (docs/decisions.md)
     autoscale_panic_seconds: float = 6.0
+    scale_to_zero_seconds: float = 60.0  # idle this long, an app with minReplicas 0 stops
 
     @property
     def local_git(self) -> LocalRepos:
@@ -136,6 +138,7 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
         "lease_seconds": float(env.get("SLIPWAY_LEASE_SECONDS", str(leasing.LEASE_SECONDS))),
         "autoscale_stable_seconds": float(env.get("SLIPWAY_AUTOSCALE_STABLE_SECONDS", "60")),
         "autoscale_panic_seconds": float(env.get("SLIPWAY_AUTOSCALE_PANIC_SECONDS", "6")),
+        "scale_to_zero_seconds": float(env.get("SLIPWAY_SCALE_TO_ZERO_SECONDS", "60")),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
@@ -268,6 +271,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     cluster, publisher = _cluster(config, platform)
     syncer = RouteSyncer(platform)
     syncer.attach()
+    if "router" in roles:  # requests held for a revision at zero start it
+        Activator(platform).attach()
     worker = Worker(platform, concurrency=config.worker_concurrency)
     sweeper = LeaseSweeper(platform)
     stop = asyncio.Event()
@@ -295,6 +300,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
                 platform,
                 stable_seconds=config.autoscale_stable_seconds,
                 panic_seconds=config.autoscale_panic_seconds,
+                zero_after_seconds=config.scale_to_zero_seconds,
             )
             tasks.append(loop.create_task(autoscaler.run(), name="autoscaler"))
         if api is not None:

@@ -57,6 +57,11 @@ class App:
     # app's sandboxes run as a host uid of their own derived from it.
     serial: int = 0
 
+    @property
+    def scales_to_zero(self) -> bool:
+        """Autoscaled down to zero replicas when idle; a request starts it again."""
+        return self.max_replicas is not None and self.min_replicas == 0
+
 
 @dataclass
 class Deployment:

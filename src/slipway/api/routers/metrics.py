@@ -4,8 +4,9 @@ The body is the default registry (where the router registers its request, latenc
 figures per app and revision while it runs, plus the process collectors) followed by the
 platform's own families, built from `services.resources.platformstats` at each scrape:
 `slipway_deployments_finished_total{status}`, `slipway_deployments_active{status}`,
-`slipway_deployment_duration_seconds` (histogram), `slipway_replicas_ready{app,revision}` and
-`slipway_replicas{app,revision}`.
+`slipway_deployment_duration_seconds` (histogram), `slipway_replicas_ready{app,revision}`,
+`slipway_replicas{app,revision}`, the autoscaler's figures, and each app's latest start on
+demand, step by step (`slipway_activation_seconds{app,revision,phase}`).
 
 Access: metrics cross workspaces, so a workspace key does not open them: only
 `Authorization: Bearer <metrics token>` does (`SLIPWAY_METRICS_TOKEN`, else the token
@@ -92,7 +93,14 @@ class SnapshotCollector:
             desired.add_metric([a.app_id, a.revision], a.desired)
             actual.add_metric([a.app_id, a.revision], a.ready)
             observed.add_metric([a.app_id, a.revision], a.concurrency)
-        return [ready, total, desired, actual, observed]
+        activation = GaugeMetricFamily(
+            "slipway_activation_seconds",
+            "The app's latest start on demand (a request at zero replicas), step by step.",
+            labels=[*labels, "phase"],
+        )
+        for app_id, revision, phase, seconds in self.snap.activations:
+            activation.add_metric([app_id, revision, phase], seconds)
+        return [ready, total, desired, actual, observed, activation]
 
 
 def _check_access(request: Request) -> None:

@@ -1,7 +1,8 @@
 """One supervised replica: a sandboxed process, its captured output and its health.
 
 `Replica.start()` launches a supervisor task that loops: spawn the start command in a sandbox
-of its own (listening on `$PORT` in its own network namespace), probe its health every 150 ms
+of its own (listening on `$PORT` in its own network namespace), probe its health every 20 ms
+for its first seconds (a cold start waits on the first probe that passes), then every 150 ms
 until it passes, then every few seconds; when the process exits it is restarted with
 exponential backoff (1 s doubling to 30 s, reset once a run became healthy). The supervisor
 catches everything but cancellation, so it never dies from an exception. Readiness changes
@@ -36,6 +37,8 @@ from slipway.sandbox.netns import listening_ports
 LOG_LINES = 200
 TAIL_LINES = 20  # of a failed start's output, in the deployment's error and log
 WRONG_PORT_SECONDS = 5.0  # listening on other ports only, this long: the wrong port
+FAST_PROBE_INTERVAL = 0.02  # right after the start: most apps listen within this window
+FAST_PROBE_SECONDS = 3.0
 STARTING_PROBE_INTERVAL = 0.15
 READY_PROBE_INTERVAL = 3.0
 FAILURES_BEFORE_UNREADY = 3
@@ -206,9 +209,16 @@ class Replica:
         passed = False
         failures = 0
         wrong_port = _WrongPort(self)
+        loop = asyncio.get_running_loop()
+        fast_until = loop.time() + FAST_PROBE_SECONDS
         try:
             while True:
-                interval = READY_PROBE_INTERVAL if self.ready else STARTING_PROBE_INTERVAL
+                if self.ready:
+                    interval = READY_PROBE_INTERVAL
+                elif loop.time() < fast_until:
+                    interval = FAST_PROBE_INTERVAL
+                else:
+                    interval = STARTING_PROBE_INTERVAL
                 done, _ = await asyncio.wait({exited}, timeout=interval)
                 if done or self._stopping:
                     return passed

@@ -12,6 +12,7 @@ Every change in a revision's set of ready replicas fires the `on_change` callbac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class LocalRuntime:
         self._callbacks: list[Callable[[str], None]] = []
         self._stopping: set[asyncio.Task[None]] = set()
         self._drain_gate: Callable[[str], Awaitable[None]] | None = None
+        self._changed = asyncio.Event()  # set, and replaced, at every readiness change
 
     # ------------------------------------------------------------------ Runtime
 
@@ -88,7 +90,10 @@ class LocalRuntime:
                     raise DeployFailed(replica.failure())
             if loop.time() >= deadline:
                 raise DeployFailed(self._timeout_message(group, timeout))
-            await asyncio.sleep(WAIT_POLL_SECONDS)
+            changed = self._changed  # woken at once by a readiness change; polled for errors
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WAIT_POLL_SECONDS):
+                    await changed.wait()
 
     def running_keys(self) -> list[str]:
         return [key for key, group in self._groups.items() if group.replicas]
@@ -194,6 +199,8 @@ class LocalRuntime:
             log.exception("drain gate failed for %s; stopping its replicas anyway", key)
 
     def _fire(self, key: str) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
         for callback in list(self._callbacks):
             try:
                 callback(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from slipway.domain.autoscaling import Decision
@@ -24,6 +25,18 @@ class AutoscaleState:
     decision: Decision
     ready: int  # healthy replicas of the revisions with traffic
     concurrency: dict[str, float]  # revision -> requests in flight, averaged over a tick
+
+
+@dataclass(frozen=True)
+class Activation:
+    """The latest start of one app's revision on demand (`serving/activator.py`)."""
+
+    revision: str
+    at: datetime
+    failure: str | None = None  # why it could not start, with its last lines of output
+    # Seconds of each step, in order: "scheduled" (replicas asked of the runtime), "started"
+    # (a replica healthy), "routed" (the router has it): what a cold start is made of.
+    phases: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class Platform:
     # Revisions being drained and stopped (by the reconciler); condition times.
     retirements: Retirements = field(default_factory=Retirements)
     autoscaling: dict[str, AutoscaleState] = field(default_factory=dict)  # app id -> latest
+    activations: dict[str, Activation] = field(default_factory=dict)  # app id -> latest
     transitions: Transitions = field(default_factory=Transitions)
     resolving: dict[str, int] = field(default_factory=dict)  # workspace -> git resolutions now
     _background: set[asyncio.Task[None]] = field(default_factory=set)

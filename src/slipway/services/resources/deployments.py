@@ -182,4 +182,5 @@ async def runtime_status(
         splits,
         transitions=platform.transitions,
         autoscale=platform.autoscaling.get(app.id),
+        activation=platform.activations.get(app.id),
     )

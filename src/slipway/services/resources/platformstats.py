@@ -99,6 +99,8 @@ class Snapshot:
     durations: DurationHistogram
     replicas: list[ReplicaFigures]
     autoscaling: list[AutoscaleFigures] = field(default_factory=list)
+    activations: list[tuple[str, str, str, float]] = field(default_factory=list)
+    # (app, revision, phase, seconds) of each app's latest start on demand
 
 
 async def snapshot(platform: Platform, stats: DeploymentStats) -> Snapshot:
@@ -119,4 +121,11 @@ async def snapshot(platform: Platform, stats: DeploymentStats) -> Snapshot:
                 autoscaling.append(
                     AutoscaleFigures(app.id, name, shares.get(name, 0), status.ready, observed)
                 )
-    return Snapshot(dict(stats.finished), dict(active), stats.durations, replicas, autoscaling)
+    activations = [
+        (app_id, a.revision, phase, seconds)
+        for app_id, a in list(platform.activations.items())
+        for phase, seconds in a.phases
+    ]
+    return Snapshot(
+        dict(stats.finished), dict(active), stats.durations, replicas, autoscaling, activations
+    )

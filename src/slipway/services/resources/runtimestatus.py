@@ -19,7 +19,11 @@ reason of the latest such end: `OOMKilled` (Kubernetes' word: the kernel killed 
 passing its memory limit) or `Error` (it exited or crashed), and "True" otherwise. An app
 with `maxReplicas` also has `Autoscaled` (as an HPA's `ScalingActive`): reason `Stable` or
 `Panic` with the replicas wanted and ready and the observed concurrency, or `Waiting` before
-the first decision (or in a process that does not run the replicas).
+the first decision (or in a process that does not run the replicas). An app that scales to
+zero (`maxReplicas` set, `minReplicas` 0) also has `Activation`: "False" with
+`ActivationFailed` and the whole failure (the app's last lines included) when a request
+could not start the revision, else "True" (`Activated` once a request started it, `OnDemand`
+before).
 
 `limits`: what each replica may use (memory, processes, CPU) and what enforces it (a cgroup,
 or rlimits where the host has none), when the runtime knows. `lastTransitionTime`
@@ -40,7 +44,7 @@ from slipway.domain.replicacounts import share_replicas
 from slipway.domain.revisionkeys import revision_key
 from slipway.domain.states import DeploymentStatus as S
 from slipway.ports import ReplicaLimits, ReplicaStatus, Runtime
-from slipway.services.platform.handle import AutoscaleState
+from slipway.services.platform.handle import Activation, AutoscaleState
 from slipway.services.platform.transitions import Transitions
 
 
@@ -105,6 +109,8 @@ def _available(phase: str, app: App, dep: Deployment, rs: ReplicaStatus) -> tupl
     if phase == "Failed":
         return "False", "ReplicasFailed", dep.error or rs.last_error or "The replicas cannot start."
     if phase == "Stopped":
+        if app.replicas == 0 and app.scales_to_zero:
+            return "False", "ScaledToZero", "No request for a while: the next one starts it."
         if app.replicas == 0:
             return "False", "ScaledToZero", "The app is scaled to 0 replicas."
         return "False", "NotServing", "The revision has no traffic and no replicas."
@@ -137,6 +143,21 @@ def _autoscaled(app: App, state: AutoscaleState | None) -> tuple[str, str, str]:
     )
 
 
+def _activation(dep: Deployment, activation: Activation | None) -> tuple[str, str, str]:
+    if activation is None or activation.revision != dep.revision_name:
+        return "True", "OnDemand", "At zero replicas, the next request starts the revision."
+    when = activation.at.isoformat(timespec="seconds")
+    if activation.failure is not None:
+        return (
+            "False",
+            "ActivationFailed",
+            f"A request at {when} could not start it: " + (activation.failure),
+        )
+    steps = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in activation.phases)
+    total = sum(seconds for _, seconds in activation.phases)
+    return "True", "Activated", f"A request started it at {when} in {total:.2f}s ({steps})."
+
+
 def _changed_at(dep: Deployment) -> datetime:
     if dep.status.terminal and dep.finished_at is not None:
         return dep.finished_at
@@ -151,6 +172,7 @@ def describe(
     *,
     transitions: Transitions | None = None,
     autoscale: AutoscaleState | None = None,
+    activation: Activation | None = None,
 ) -> RuntimeStatus:
     rs = _replicas(runtime, dep)
     phase = _phase(dep, app, splits, rs)
@@ -170,6 +192,8 @@ def describe(
     conditions = [available, progressing, healthy]
     if app.max_replicas is not None:
         conditions.append(condition("Autoscaled", *_autoscaled(app, autoscale)))
+    if app.scales_to_zero:
+        conditions.append(condition("Activation", *_activation(dep, activation)))
     return RuntimeStatus(
         phase=phase,
         ready=rs.ready,

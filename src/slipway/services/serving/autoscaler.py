@@ -9,8 +9,11 @@ concurrency over the tick; the app's is the sum over the revisions in its traffi
 replicas are then shared among revisions by traffic (`domain/replicacounts.py`), so
 revisions that share traffic are scaled by their share of the load.
 
-Until scale-to-zero has its activator (issue 14, second part), the floor is one replica even
-when `minReplicas` is 0: a revision at zero would answer 503.
+An app with `minReplicas` 0 goes to zero replicas once no request has been in flight for
+`zero_after_seconds` (the grace period, 60 s by default: `SLIPWAY_SCALE_TO_ZERO_SECONDS`);
+until then it keeps at least one. At zero its revisions are cold targets: the router holds
+their requests and the activator (`activator.py`) starts them; the held requests count as
+in flight here, so the autoscaler then scales on them as on any load.
 
 Each decision that changes the count is logged with its inputs; the latest decision and
 observation of every autoscaled app are in `platform.autoscaling` (Runtime Status and
@@ -33,7 +36,6 @@ from slipway.services.serving.reconcile import reconcile_locked
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5  # the issue asks for a sample at least every second
-FLOOR = 1  # no scale to zero before activation exists
 
 
 @dataclass
@@ -49,7 +51,9 @@ class Autoscaler:
     tick_seconds: float = TICK_SECONDS
     stable_seconds: float = 60.0
     panic_seconds: float = 6.0
+    zero_after_seconds: float = 60.0  # the grace period before the last replica stops
     _windows: dict[str, Window] = field(default_factory=dict)
+    _active_at: dict[str, float] = field(default_factory=dict)  # app -> last request seen
     _last: dict[str, _Reading] = field(default_factory=dict)
 
     async def run(self) -> None:
@@ -85,6 +89,7 @@ class Autoscaler:
             await self._scale(workspace, app, now, concurrency)
         for app_id in set(self._windows) - autoscaled:
             del self._windows[app_id]
+            self._active_at.pop(app_id, None)
             self.platform.autoscaling.pop(app_id, None)
 
     async def _scale(
@@ -97,14 +102,26 @@ class Autoscaler:
         }
         per_revision = {name: concurrency.get(key, 0.0) for name, key in keys.items()}
         window = self._windows.get(app.id)
-        if window is None:
+        if window is None:  # a grace period from the first look, whatever came before
             window = self._windows[app.id] = Window(self.stable_seconds, self.panic_seconds)
-        window.add(now, sum(per_revision.values()))
+            self._active_at[app.id] = now
+        observed = sum(per_revision.values())
+        window.add(now, observed)
+        if observed > 0:
+            self._active_at[app.id] = now
         weighted = [keys[s.revision_name] for s in splits if s.percent > 0]
         ready = sum(self.platform.runtime.status(k).ready for k in weighted)
-        ceiling = max(app.max_replicas or 0, FLOOR)
-        bounds = Bounds(max(app.min_replicas, FLOOR), ceiling, float(app.target_concurrency))
+        bounds = Bounds(app.min_replicas, app.max_replicas or 0, float(app.target_concurrency))
         decision = decide(window, now, ready=ready, current=app.replicas, bounds=bounds)
+        idle = now - self._active_at[app.id]
+        if decision.desired == 0 and app.replicas > 0 and idle < self.zero_after_seconds:
+            decision = replace(  # the last replica waits out the grace period
+                decision,
+                desired=1,
+                reason=f"{decision.reason}; zero after {self.zero_after_seconds:g}s idle",
+            )
+        elif decision.desired == 0:
+            decision = replace(decision, reason=f"no request for {idle:.0f}s: scaled to zero")
         self.platform.autoscaling[app.id] = AutoscaleState(decision, ready, per_revision)
         if decision.desired != app.replicas:
             await self._write(workspace, app, decision, ready)

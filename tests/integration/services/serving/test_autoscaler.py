@@ -80,3 +80,34 @@ async def test_a_counter_that_went_back_is_not_a_negative_load(world: World) -> 
     assert scaler.observe(1.0) == {}
     world.router.loads[key] = (3.0, 3)
     assert scaler.observe(2.0) == {key: 2.0}
+
+
+async def test_an_idle_app_with_min_replicas_zero_goes_to_zero_after_the_grace_period(
+    world: World,
+) -> None:
+    await _bounds(world, low=0, high=5)
+    scaler = Autoscaler(world.platform, stable_seconds=4, panic_seconds=2, zero_after_seconds=8)
+    got = await _ticks(world, scaler, [1.0, 1.0] + [0.0] * 12)
+    assert got[:9] == [1] * 9  # the stable window agrees at t=6, the grace period holds to 9
+    assert got[10:] == [0, 0, 0, 0]
+    await world.settle()
+    assert world.runtime.running() == {}
+    reason = world.platform.autoscaling[world.app.id].decision.reason
+    assert reason == "no request for 12s: scaled to zero"  # the last tick, t=13
+    routes = world.router.routes[world.app.id]
+    assert all(t.cold and not t.backends for r in routes for t in r.targets)
+
+
+async def test_min_replicas_one_never_goes_to_zero(world: World) -> None:
+    await _bounds(world, low=1, high=5)
+    scaler = Autoscaler(world.platform, stable_seconds=2, panic_seconds=1, zero_after_seconds=1)
+    assert await _ticks(world, scaler, [0.0] * 6) == [1] * 6
+
+
+async def test_an_app_at_zero_stays_there_until_a_request_comes(world: World) -> None:
+    await _bounds(world, low=0, high=5)
+    app = await world.fresh_app()
+    await world.scoped.apps.update(replace(app, replicas=0))
+    scaler = Autoscaler(world.platform, stable_seconds=4, panic_seconds=2, zero_after_seconds=8)
+    got = await _ticks(world, scaler, [0.0, 0.0, 0.0, 3.0])  # a restart does not start it
+    assert got == [0, 0, 0, 1]  # held requests are load like any other
