@@ -8,12 +8,14 @@ measures, from the step:
 - decision: until the API shows more than one replica wanted (target: <= 2 s);
 - ready: until 4 replicas are ready (target: within the 6 s panic window);
 and from the end of the load:
-- back to minReplicas: until one replica is wanted again (the stable window, 60 s).
+- back to minReplicas: until `--min-replicas` replicas are wanted again (the stable window,
+  60 s; with `--min-replicas 0`, zero once no request came for the grace period, 60 s).
 
 Reference, same run: a manual scale from 1 to 2 replicas until the second is ready (the cost
 of starting a replica, which any scale-up pays). Failed requests are counted.
 
-Run from the repository root: `python bench/autoscale_step.py [--runs 10] [--hold 12]`.
+Run from the repository root:
+`python bench/autoscale_step.py [--runs 10] [--hold 12] [--min-replicas 1]`.
 Prints JSON; docs/benchmarks.md ("Autoscaling") has the figures and the command.
 """
 
@@ -91,7 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--hold", type=float, default=12.0)
+    parser.add_argument("--min-replicas", type=int, default=1, choices=(0, 1))
     args = parser.parse_args()
+    low = args.min_replicas
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         repo = root / "repo"
@@ -103,7 +107,7 @@ def main() -> None:
         git(repo, "commit", "-q", "-m", "slow app")
         platform = Slipway(root)
         try:
-            body = {"name": "busy", "gitUrl": str(repo), "minReplicas": 1, "maxReplicas": 10,
+            body = {"name": "busy", "gitUrl": str(repo), "minReplicas": low, "maxReplicas": 10,
                     "targetConcurrency": 10, "env": {"REQUEST_DELAY": "0.1"}}  # fmt: skip
             app = platform.api.post("/apps", json=body).json()
             platform.wait(platform.api.post("/deploy", json={"appId": app["id"]}).json()["id"])
@@ -118,8 +122,8 @@ def main() -> None:
             results: dict[str, list[float]] = {"decision": [], "ready": [], "back": [], "ref": []}
             ok = failed = 0
             for _ in range(args.runs):
+                base = Clients(platform.router_port, 1)  # at zero, its first request starts one
                 until(lambda: wanted() == 1 and ready() == 1, 180)
-                base = Clients(platform.router_port, 1)
                 time.sleep(3)
                 step = Clients(platform.router_port, 39)
                 results["decision"].append(until(lambda: wanted() > 1, 30))
@@ -128,10 +132,10 @@ def main() -> None:
                 for clients in (step, base):
                     good, bad = clients.close()
                     ok, failed = ok + good, failed + bad
-                results["back"].append(until(lambda: wanted() == 1, 180))
-                until(lambda: ready() == 1, 60)
+                results["back"].append(until(lambda: wanted() == low, 180))
+                until(lambda: ready() == low, 60)
             # Reference: starting one more replica by hand (the autoscaler off for it).
-            platform.api.patch(f"/apps/{app['id']}", json={"maxReplicas": None})
+            platform.api.patch(f"/apps/{app['id']}", json={"maxReplicas": None, "minReplicas": 0})
             for _ in range(args.runs):
                 platform.api.post("/deploy/scale", json={"appId": app["id"], "replicas": 1})
                 until(lambda: ready() == 1, 60)

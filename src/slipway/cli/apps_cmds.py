@@ -45,7 +45,9 @@ def apps_create(
     memory_mb: Annotated[
         int | None, typer.Option("--memory-mb", help="Memory per replica, MiB (128-8192).")
     ] = None,
-    min_replicas: Annotated[int | None, typer.Option(help="Autoscaling floor (0-10).")] = None,
+    min_replicas: Annotated[
+        int | None, typer.Option(help="Autoscaling floor (0-10); 0 scales to zero when idle.")
+    ] = None,
     max_replicas: Annotated[
         int | None, typer.Option(help="Autoscaling ceiling (0-10); unset: no autoscaling.")
     ] = None,

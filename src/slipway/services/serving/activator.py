@@ -77,7 +77,8 @@ class Activator:
         clock = asyncio.get_running_loop().time
         began, started = clock(), datetime.now(UTC)
         parsed = parse_revision_key(key)
-        assert parsed is not None  # checked in `request`
+        if parsed is None:  # never one of our routes' keys
+            return
         found = await load_app(platform, parsed.workspace_id, parsed.app_id)
         if found is None:
             platform.router.refuse_held(key, "the app no longer exists", REFUSE_SECONDS)
