@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rollout_cycle import APP, Slipway, git
+from rollout_cycle import Slipway, make_repo
 
 HOST = "busy.bench.localhost"
 POLL = 0.1
@@ -98,16 +98,10 @@ def main() -> None:
     low = args.min_replicas
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        repo = root / "repo"
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        (repo / "main.py").write_text(APP.replace("VERSION", "ok"))
-        (repo / "requirements.txt").write_text("")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "slow app")
+        repo = make_repo(root, ("ok",))["url"]
         platform = Slipway(root)
         try:
-            body = {"name": "busy", "gitUrl": str(repo), "minReplicas": low, "maxReplicas": 10,
+            body = {"name": "busy", "gitUrl": repo, "minReplicas": low, "maxReplicas": 10,
                     "targetConcurrency": 10, "env": {"REQUEST_DELAY": "0.1"}}  # fmt: skip
             app = platform.api.post("/apps", json=body).json()
             platform.wait(platform.api.post("/deploy", json={"appId": app["id"]}).json()["id"])

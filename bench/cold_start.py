@@ -39,7 +39,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rollout_cycle import APP, Slipway, free_port, git
+from rollout_cycle import Slipway, free_port, make_repo
 
 HOST = "cold.bench.localhost"
 ENV = {
@@ -102,17 +102,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        repo = root / "repo"
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        (repo / "main.py").write_text(APP.replace("VERSION", "ok"))
-        (repo / "requirements.txt").write_text("")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "app")
+        repo = make_repo(root, ("ok",))["url"]
         platform = Slipway(root, env=ENV)
         token = (platform.data / "metrics.token").read_text().strip()
         try:
-            body = {"name": "cold", "gitUrl": str(repo), "minReplicas": 0, "maxReplicas": 1}
+            body = {"name": "cold", "gitUrl": repo, "minReplicas": 0, "maxReplicas": 1}
             app = platform.api.post("/apps", json=body).json()
             platform.wait(platform.api.post("/deploy", json={"appId": app["id"]}).json()["id"])
 
@@ -145,7 +139,7 @@ def main() -> None:
                 for name in parts:
                     parts[name].append(seen[name])
                 rest.append(cold[-1] - sum(seen.values()))
-            hand = [by_hand(repo) for _ in range(args.runs)]
+            hand = [by_hand(Path(repo)) for _ in range(args.runs)]
             print(json.dumps({
                 "first_byte_at_zero": stats(cold),
                 "parts": {name: stats(values) for name, values in parts.items()}

@@ -63,12 +63,14 @@ def git(repo: Path, *args: str) -> str:
                           text=True, env=env).stdout.strip()  # fmt: skip
 
 
-def make_repo(root: Path) -> dict[str, str]:
+def make_repo(root: Path, versions: tuple[str, ...] = ("v1", "v2")) -> dict[str, str]:
+    """A repository under `root` with one commit of APP per version (answering it): each
+    version's SHA, and "url"."""
     repo = root / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     shas = {}
-    for v in ("v1", "v2"):
+    for v in versions:
         (repo / "main.py").write_text(APP.replace("VERSION", v))
         (repo / "requirements.txt").write_text("")
         git(repo, "add", "-A")

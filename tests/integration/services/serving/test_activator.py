@@ -5,30 +5,24 @@ refused with the reason, and Runtime Status keeps the whole failure."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from tests.support.world import World, close_world, make_world
+from tests.support.world import World
 
-from slipway.domain.models import TrafficSplit
 from slipway.services.serving.activator import REFUSE_SECONDS, Activator, short_reason
 from slipway.services.serving.reconcile import reconcile_app
 
-R1 = "web-00001"
+R1 = "web-00001"  # the conftest world's revision
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = await make_world(tmp_path)
-    await w.revision()
-    await w.traffic([TrafficSplit(R1, 100)])
-    app = await w.fresh_app()
-    await w.scoped.apps.update(replace(app, min_replicas=0, max_replicas=3, replicas=0))
-    await reconcile_app(w.platform, w.workspace, await w.fresh_app())
-    yield w
-    await close_world(w)
+@pytest.fixture(autouse=True)
+async def at_zero(world: World) -> None:
+    """The app scales to zero and is there: no replica, cold routes."""
+    app = await world.fresh_app()
+    await world.scoped.apps.update(replace(app, min_replicas=0, max_replicas=3, replicas=0))
+    await reconcile_app(world.platform, world.workspace, await world.fresh_app())
+    await world.settle()
 
 
 def _targets(world: World) -> list[tuple[bool, int]]:

@@ -3,27 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
-from tests.support.world import World, close_world, make_world
+from tests.support.world import World
 
-from slipway.domain.models import TrafficSplit
 from slipway.services.serving.autoscaler import Autoscaler
 
-R1 = "web-00001"
-
-
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = await make_world(tmp_path)
-    await w.revision()
-    await w.traffic([TrafficSplit(R1, 100)])
-    w.running([(R1, 1)])
-    yield w
-    await close_world(w)
+R1 = "web-00001"  # the conftest world's revision
 
 
 async def _bounds(world: World, *, low: int, high: int | None, target: int = 10) -> None:
