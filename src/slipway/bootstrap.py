@@ -47,6 +47,7 @@ from slipway.services.platform.leasing import Leadership, LeaseSettings
 from slipway.services.platform.loghub import LOGS_CHANNEL
 from slipway.services.serving.activator import Activator
 from slipway.services.serving.autoscaler import Autoscaler
+from slipway.services.serving.loadshare import LOAD_CHANNEL, received, send_loads
 from slipway.services.serving.published import PublishedRuntime, ReplicaPublisher
 from slipway.services.serving.reconcile import (
     RECONCILE_CHANNEL,
@@ -102,6 +103,7 @@ class Config:
     autoscale_stable_seconds: float = 60.0  # the autoscaler's windows (docs/decisions.md)
     autoscale_panic_seconds: float = 6.0
     scale_to_zero_seconds: float = 60.0  # idle this long, an app with minReplicas 0 stops
+    access_log: bool = False  # one line per API request (uvicorn's)
 
     @property
     def local_git(self) -> LocalRepos:
@@ -226,6 +228,7 @@ def api_server_config(
     port: int,
     limits: ApiLimits,
     head_timeout: float = HEAD_TIMEOUT_SECONDS,
+    access_log: bool = False,
 ) -> uvicorn.Config:
     """uvicorn's settings for the API, with the request limits that only the server can
     enforce (`tests/security/test_socket_limits.py` serves with exactly these). h11 enforces
@@ -234,7 +237,9 @@ def api_server_config(
         HeaderLimit(app, max_bytes=limits.max_header_bytes),  # type: ignore[arg-type]
         host=host,
         port=port,
-        log_level="warning",
+        log_config=None,  # the process's logging (cli/logsetup.py) decides where lines go
+        log_level=None,
+        access_log=access_log,
         lifespan="off",
         http=with_head_timeout(head_timeout, max_per_client=limits.max_per_client),
         h11_max_incomplete_event_size=limits.max_header_bytes,
@@ -305,7 +310,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             tasks.append(loop.create_task(autoscaler.run(), name="autoscaler"))
         if api is not None:
             tasks.append(loop.create_task(api.serve(), name="api"))
-        _announce(config)
+        _announce(config, first_start=not await store.workspaces.list())
         if ready is not None:
             ready.set()
         done_task = loop.create_task(stop.wait())
@@ -362,6 +367,9 @@ def _cluster(
         tasks.append(publisher.run())
     if "router" in config.roles:
         tasks.append(resync_routes(platform))
+        tasks.append(send_loads(platform))  # every router's load reaches the autoscaler
+    if {"worker", "router"} <= config.roles:  # may run the autoscaler
+        listener.subscribe(LOAD_CHANNEL, functools.partial(received, platform))
     return tasks, publisher
 
 
@@ -384,16 +392,33 @@ def _api_server(config: Config, platform: Platform, app_logs: AppLogFiles) -> _S
     app = create_app(
         platform, limits=limits, app_logs=app_logs, metrics_token=metrics_token(config.data_dir)
     )
-    return _Server(api_server_config(app, host=config.host, port=config.api_port, limits=limits))
+    return _Server(
+        api_server_config(
+            app,
+            host=config.host,
+            port=config.api_port,
+            limits=limits,
+            access_log=config.access_log,
+        )
+    )
 
 
-def _announce(config: Config) -> None:
+def _announce(config: Config, *, first_start: bool) -> None:
     parts = [f"roles {','.join(sorted(config.roles))}"]
+    api = f"http://{config.host}:{config.api_port}/api/v1"
     if "api" in config.roles:
-        parts.append(f"API http://{config.host}:{config.api_port}/api/v1")
+        parts.append(f"API {api}")
     if "router" in config.roles:
         parts.append(f"router http://*.{config.base_domain}:{config.router_port}")
+    parts.append(f"data {config.data_dir.resolve()}")
     log.warning("Slipway is up: %s", ", ".join(parts))
+    if first_start and "api" in config.roles:
+        log.warning(
+            "Next, in another terminal: `slipway workspace create NAME` (a workspace and its "
+            "first API key, shown once), then `slipway login --api-url %s`, then "
+            "`slipway apps create APP --git-url REPO` and `slipway deploy APP --follow`.",
+            api,
+        )
     if config.allow_local_git:
         log.warning(
             "SLIPWAY_ALLOW_LOCAL_GIT=1: apps may build any local repository this machine has "

@@ -18,10 +18,10 @@ from test_rollback_owner import _sandboxes_under
 
 pytestmark = pytest.mark.long  # processes on PostgreSQL for a minute: scheduled first
 
-WINDOWS = {
-    "SLIPWAY_AUTOSCALE_STABLE_SECONDS": "2",
+WINDOWS = {  # short, but longer than a loaded machine may delay a load message
+    "SLIPWAY_AUTOSCALE_STABLE_SECONDS": "3",
     "SLIPWAY_AUTOSCALE_PANIC_SECONDS": "1",
-    "SLIPWAY_SCALE_TO_ZERO_SECONDS": "2",
+    "SLIPWAY_SCALE_TO_ZERO_SECONDS": "4",
 }
 
 
@@ -72,3 +72,16 @@ def test_a_router_without_replicas_activates_through_the_owner(
     assert client.get(f"/apps/{app['id']}").json()["replicas"] == 1
     assert _sandboxes_under(owner.pid), "the owner runs the replica"
     assert _sandboxes_under(edge.pid) == [], "the router-only process runs replicas"
+
+    # Served through the edge for three grace periods: the owner's autoscaler counts the
+    # edge's load (loadshare), so the app stays up instead of going to zero and back.
+    with httpx.Client(timeout=30) as c:
+        until = time.monotonic() + 12
+        while time.monotonic() < until:
+            got = c.get(
+                f"http://127.0.0.1:{router}/", headers={"Host": f"api.acme.localhost:{router}"}
+            )
+            assert got.status_code == 200, got.text
+            time.sleep(0.1)
+    activations = (cluster.tmp_path / "edge.log").read_text().count("activating acme/api")
+    assert activations == 1, (cluster.tmp_path / "edge.log").read_text()[-2000:]

@@ -73,6 +73,14 @@ class Platform:
     retirements: Retirements = field(default_factory=Retirements)
     autoscaling: dict[str, AutoscaleState] = field(default_factory=dict)  # app id -> latest
     activations: dict[str, Activation] = field(default_factory=dict)  # app id -> latest
+    # Apps deleted through this process: a route sync that read one before it went (its
+    # replicas' readiness events while they drain) must not route its hosts again.
+    deleted_apps: set[str] = field(default_factory=set)
+    # Other router processes' load counters (serving/loadshare.py): process -> (revision key
+    # -> (concurrency-seconds, requests), monotonic time last heard).
+    remote_loads: dict[str, tuple[dict[str, tuple[float, int]], float]] = field(
+        default_factory=dict
+    )
     transitions: Transitions = field(default_factory=Transitions)
     resolving: dict[str, int] = field(default_factory=dict)  # workspace -> git resolutions now
     _background: set[asyncio.Task[None]] = field(default_factory=set)

@@ -4,8 +4,10 @@
 reconciler does the rest. It writes nothing else and starts nothing itself.
 
 Its input is the router's load (`Router.load`: per revision, concurrency-seconds and
-requests, counters that only grow): two readings a tick apart give each revision's average
-concurrency over the tick; the app's is the sum over the revisions in its traffic list. The
+requests, counters that only grow), and that of every other router process
+(`loadshare.py`): two readings a tick apart give each revision's average concurrency over
+the tick, summed over the routers; the app's is the sum over the revisions in its traffic
+list. The
 replicas are then shared among revisions by traffic (`domain/replicacounts.py`), so
 revisions that share traffic are scaled by their share of the load.
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from slipway.domain.autoscaling import Bounds, Decision, Window, decide
 from slipway.domain.models import App, Workspace
 from slipway.domain.revisionkeys import revision_key
-from slipway.services.platform import Platform
+from slipway.services.platform import Platform, events
 from slipway.services.platform.handle import AutoscaleState
 from slipway.services.serving.reconcile import reconcile_locked
 
@@ -54,7 +56,7 @@ class Autoscaler:
     zero_after_seconds: float = 60.0  # the grace period before the last replica stops
     _windows: dict[str, Window] = field(default_factory=dict)
     _active_at: dict[str, float] = field(default_factory=dict)  # app -> last request seen
-    _last: dict[str, _Reading] = field(default_factory=dict)
+    _last: dict[tuple[str, str], _Reading] = field(default_factory=dict)  # (router, key)
 
     async def run(self) -> None:
         while True:
@@ -68,15 +70,19 @@ class Autoscaler:
                 log.exception("autoscaling pass failed")
 
     def observe(self, now: float) -> dict[str, float]:
-        """Average concurrency of every revision key since the last reading."""
+        """Average concurrency of every revision key since the last reading, over this
+        process's router and every other router process that sends its load."""
         seen: dict[str, float] = {}
         last_readings, self._last = self._last, {}  # revisions the router forgot leave too
-        for key, (busy, requests) in self.platform.router.load().items():
-            last = last_readings.get(key)
-            self._last[key] = _Reading(now, busy, requests)
-            if last is None or busy < last.busy or now <= last.at:  # new, or a restarted router
-                continue
-            seen[key] = (busy - last.busy) / (now - last.at)
+        sources = [("", self.platform.router.load())]
+        sources += [(sender, load) for sender, (load, _) in self.platform.remote_loads.items()]
+        for sender, load in sources:
+            for key, (busy, requests) in load.items():
+                last = last_readings.get((sender, key))
+                self._last[(sender, key)] = _Reading(now, busy, requests)
+                if last is None or busy < last.busy or now <= last.at:  # new, or restarted
+                    continue
+                seen[key] = seen.get(key, 0.0) + (busy - last.busy) / (now - last.at)
         return seen
 
     async def tick(self, now: float) -> None:
@@ -127,14 +133,17 @@ class Autoscaler:
             await self._write(workspace, app, decision, ready)
 
     async def _write(self, workspace: Workspace, app: App, decision: Decision, ready: int) -> None:
-        log.warning(
-            "autoscaling %s/%s: %d -> %d replicas (%s; %d ready)",
-            workspace.name,
-            app.name,
-            app.replicas,
-            decision.desired,
-            decision.reason,
-            ready,
+        subject = f"{workspace.name}/{app.name}"
+        events.event(
+            "autoscaling",
+            f"autoscaling {subject}: {app.replicas} -> {decision.desired} replicas "
+            f"({decision.reason}; {ready} ready)",
+            app=app.id,
+            workspace=workspace.id,
+            replicas=decision.desired,
+            before=app.replicas,
+            ready=ready,
+            reason=decision.reason,
         )
         scoped = self.platform.store.scoped(workspace.id)
         async with self.platform.app_lock(app.id):

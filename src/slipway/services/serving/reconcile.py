@@ -153,6 +153,10 @@ async def sync_routes(
 ) -> None:
     """Push the app's whole route table, built from the stored traffic (`splits`, when the
     caller has just read them) and ready replicas, and wait until the router serves it."""
+    if app.id in platform.deleted_apps:
+        platform.router.remove_app(app.id)  # a sync that read the app before it went
+        await platform.router.settled()
+        return
     if splits is None:
         splits = await platform.store.scoped(workspace.id).traffic.get(app.id)
     routes = build_routes(
@@ -181,6 +185,7 @@ async def forget_app(platform: Platform, app: App, delete: Callable[[], Awaitabl
     once they have. The replica owner drains and stops before the rows go; any other
     process deletes the rows, asks the owner, and waits until the published replicas of
     the app are gone (or the drain limit and a margin pass)."""
+    platform.deleted_apps.add(app.id)  # no route sync under way may bring its hosts back
     platform.router.remove_app(app.id)
     await platform.router.settled()  # the answer means its hosts no longer route
     keys = [

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from tests.support.world import World
 
 from slipway.services.serving.autoscaler import Autoscaler
+from slipway.services.serving.loadshare import chunks, received
 
 R1 = "web-00001"  # the conftest world's revision
 
@@ -97,3 +99,28 @@ async def test_an_app_at_zero_stays_there_until_a_request_comes(world: World) ->
     scaler = Autoscaler(world.platform, stable_seconds=4, panic_seconds=2, zero_after_seconds=8)
     got = await _ticks(world, scaler, [0.0, 0.0, 0.0, 3.0])  # a restart does not start it
     assert got == [0, 0, 0, 1]  # held requests are load like any other
+
+
+async def test_load_other_routers_send_is_counted(world: World) -> None:
+    """Several processes: the replica owner's autoscaler adds what other routers served."""
+    await _bounds(world, low=1, high=5)
+    key = world.key(R1)
+    scaler = Autoscaler(world.platform, stable_seconds=10, panic_seconds=2)
+    for payload in chunks("edge-1", {key: (0.0, 0)}):
+        received(world.platform, payload)
+    world.router.loads[key] = (0.0, 0)
+    await scaler.tick(0.0)
+    received(world.platform, chunks("edge-1", {key: (30.0, 300)})[0])
+    received(world.platform, chunks(world.platform.leases.owner, {key: (99.0, 9)})[0])  # ours
+    world.router.loads[key] = (10.0, 100)
+    assert scaler.observe(1.0) == {key: 40.0}  # 10 here + 30 there, per second
+
+
+def test_load_messages_fit_in_a_notify() -> None:
+    load = {f"ws_{i:026d}/app_{i:026d}/web-{i:05d}": (1e9 + i, 10**9) for i in range(500)}
+    payloads = chunks("worker-1", load)
+    assert len(payloads) > 1 and all(len(p.encode()) < 8000 for p in payloads)
+    merged: dict[str, list[float]] = {}
+    for p in payloads:
+        merged.update(json.loads(p)["load"])
+    assert len(merged) == 500

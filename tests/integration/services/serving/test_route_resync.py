@@ -7,8 +7,11 @@ import asyncio
 import contextlib
 
 from tests.security.tenants import make_tenant
+from tests.support.world import close_world, make_world
 
-from slipway.services.serving.reconcile import resync_routes
+from slipway.domain.models import TrafficSplit
+from slipway.services.resources.apps import delete_app
+from slipway.services.serving.reconcile import resync_routes, sync_routes
 
 
 async def wait_until(check, timeout: float = 10.0) -> None:
@@ -36,3 +39,23 @@ async def test_resync_serves_apps_with_traffic_and_forgets_deleted_ones(
         resync.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await resync
+
+
+async def test_a_route_sync_that_read_the_app_before_its_deletion_does_not_route_it_again(
+    tmp_path,
+) -> None:
+    """Seen in a CLI session: a deleted app's host answered 503 for ever. Its replicas'
+    readiness events, while they drained, started route syncs that had read the app before
+    its rows went; they pushed its routes (without backends) after `forget_app` removed
+    them."""
+    world = await make_world(tmp_path)
+    try:
+        await world.revision()
+        await world.traffic([TrafficSplit("web-00001", 100)])
+        stale = await world.fresh_app()
+        await delete_app(world.platform, world.workspace.id, world.app.id)
+        assert world.app.id not in world.router.routes
+        await sync_routes(world.platform, world.workspace, stale)  # read before, pushed after
+        assert world.app.id not in world.router.routes
+    finally:
+        await close_world(world)
