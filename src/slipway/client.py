@@ -27,6 +27,7 @@ class ApiError(Exception):
     status: int
     detail: str
     errors: list[Json] = field(default_factory=list)
+    request: str = ""  # "GET http://host/api/v1/..." that was answered so
 
     def __str__(self) -> str:
         return f"{self.status}: {self.detail}"
@@ -94,6 +95,14 @@ class Client:
         result: Json = self._call("GET", f"/apps/{app_id}")
         return result
 
+    def update_app(self, app_id: str, **fields: Any) -> Json:
+        result: Json = self._call("PATCH", f"/apps/{app_id}", json=fields)
+        return result
+
+    def delete_app(self, app_id: str) -> Json:
+        result: Json = self._call("DELETE", f"/apps/{app_id}")
+        return result
+
     def find_app(self, name_or_id: str) -> Json:
         """An app by id (`app_...`) or by name."""
         if name_or_id.startswith("app_"):
@@ -105,7 +114,11 @@ class Client:
                 if app["name"] == name_or_id:
                     return dict(app)
             if page >= listed["meta"]["totalPages"]:
-                raise ApiError(404, f"no app named {name_or_id!r} in this workspace")
+                raise ApiError(
+                    404,
+                    f"no app named {name_or_id!r} in workspace {self.workspace_id}",
+                    request=f"GET {self.base_url}/workspaces/{self.workspace_id}/apps",
+                )
             page += 1
 
     def app_logs(
@@ -126,12 +139,21 @@ class Client:
 
     # ------------------------------------------------------------------ deployments
 
-    def deploy(self, app_id: str, *, branch: str | None = None, sha: str | None = None) -> Json:
+    def deploy(
+        self,
+        app_id: str,
+        *,
+        branch: str | None = None,
+        sha: str | None = None,
+        no_traffic: bool = False,
+    ) -> Json:
         body: Json = {"appId": app_id}
         if branch:
             body["gitBranch"] = branch
         if sha:
             body["gitCommitSha"] = sha
+        if no_traffic:
+            body["noTraffic"] = True
         result: Json = self._call("POST", "/deploy", json=body)
         return result
 
@@ -142,6 +164,10 @@ class Client:
 
     def deployment(self, deploy_id: str) -> Json:
         result: Json = self._call("GET", f"/deploy/{deploy_id}")
+        return result
+
+    def cancel(self, deploy_id: str) -> Json:
+        result: Json = self._call("POST", f"/deploy/{deploy_id}/cancel")
         return result
 
     def build_logs(self, deploy_id: str) -> list[str]:
@@ -169,6 +195,19 @@ class Client:
 
     def promote(self, revision_name: str) -> Json:
         result: Json = self._call("POST", f"/deploy/revisions/{revision_name}/promote")
+        return result
+
+    # ------------------------------------------------------------------ keys
+
+    def list_keys(self) -> list[Json]:
+        return list(self._call("GET", "/api-keys"))
+
+    def create_key(self, name: str) -> Json:
+        result: Json = self._call("POST", "/api-keys", json={"name": name})
+        return result
+
+    def revoke_key(self, key_id: str) -> Json:
+        result: Json = self._call("DELETE", f"/api-keys/{key_id}")
         return result
 
     # ------------------------------------------------------------------ streams
@@ -216,11 +255,13 @@ class Client:
 
 
 def _error(response: httpx.Response) -> ApiError:
+    called = f"{response.request.method} {response.request.url}"
     try:
         body = response.json()
     except ValueError:
-        return ApiError(response.status_code, response.text[:200] or response.reason_phrase)
+        text = response.text[:200] or response.reason_phrase
+        return ApiError(response.status_code, text, request=called)
     if not isinstance(body, dict):
-        return ApiError(response.status_code, str(body)[:200])
+        return ApiError(response.status_code, str(body)[:200], request=called)
     detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
-    return ApiError(response.status_code, detail, list(body.get("errors") or []))
+    return ApiError(response.status_code, detail, list(body.get("errors") or []), called)

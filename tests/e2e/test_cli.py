@@ -55,14 +55,17 @@ def test_cli_deploys_follows_and_reads_logs(platform, make_repo, tmp_path: Path)
     followed = cli(env, "deploy", "web", "--follow")
     assert "Python" in followed.stdout  # the build log scrolled by
     assert "[deploy] Deployment succeeded" in followed.stdout
-    assert "succeeded" in followed.stdout.splitlines()[-1]
+    *_, last_status, url = followed.stdout.splitlines()
+    assert "succeeded" in last_status and url == created["url"]  # it ends with the URL
 
     deps = json.loads(cli(env, "deployments", "web", "--json").stdout)["data"]
     assert deps[0]["status"] == "succeeded"
     logs = json.loads(cli(env, "logs", deps[0]["id"], "--json").stdout)["logs"]
+    assert json.loads(cli(env, "logs", "web", "--json").stdout)["logs"] == logs  # the latest
     assert logs[-1].startswith("[deploy] Deployment succeeded")
     replay = cli(env, "logs", deps[0]["id"], "--follow", "--json").stdout.splitlines()
-    assert [json.loads(f)["line"] for f in replay[:-1]] == logs
+    assert json.loads(replay[0]) == {"type": "deployment", "id": deps[0]["id"]}
+    assert [json.loads(f)["line"] for f in replay[1:-1]] == logs
     assert json.loads(replay[-1]) == {"type": "status", "status": "succeeded"}
 
     runtime = json.loads(cli(env, "app-logs", "web", "--json").stdout)["logs"]

@@ -7,28 +7,39 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from slipway import bootstrap
-from slipway.cli import apps_cmds, deploy_cmds, traffic_cmds
-from slipway.domain.errors import DeployFailed, DomainError
+from slipway import bootstrap, preflight
+from slipway.cli import apps_cmds, deploy_cmds, keys_cmds, logsetup, session, traffic_cmds
+from slipway.domain.errors import DeployFailed, DomainError, NotFound
+from slipway.ports import Store
 
 app = typer.Typer(help="Slipway: deploy git repositories as revisions with weighted traffic.")
-workspace_app = typer.Typer(help="Manage workspaces (run on the server).")
-app.add_typer(workspace_app, name="workspace")
-for _commands in (apps_cmds, deploy_cmds, traffic_cmds):  # client commands (HTTP API)
+workspace_app = typer.Typer(help="Manage workspaces (run on the server).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys of a workspace (run on the server).", no_args_is_help=True)
+workspace_app.add_typer(key_app, name="key")
+app.add_typer(workspace_app, name="workspace", rich_help_panel="Platform (run on the server)")
+for _commands in (apps_cmds, deploy_cmds, traffic_cmds, keys_cmds):  # client commands (HTTP API)
     _commands.register(app)
 console = Console()
 T = TypeVar("T")
 
 DataDir = Annotated[
-    Path, typer.Option("--data-dir", help="Where Slipway keeps its database, builds and images.")
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Where Slipway keeps its database, builds and images "
+        "(default: $SLIPWAY_DATA_DIR, else ~/.local/share/slipway).",
+        show_default=False,
+    ),
 ]
+LogFormat = Annotated[str, typer.Option(help="text or json (one object a line).")]
+AccessLog = Annotated[bool, typer.Option("--access-log", help="Log every API request.")]
 
 Host = Annotated[str, typer.Option(help="Address the API and router listen on.")]
 ApiPort = Annotated[int, typer.Option(help="Port of the HTTP API.")]
@@ -45,41 +56,66 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coro)
 
 
-def _log_warnings() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+def _start(config: bootstrap.Config, log_format: str, access_log: bool) -> None:
+    """Check the host and the ports, then serve until stopped. Each problem is one line on
+    stderr, before anything starts (exit status 2)."""
+    if log_format not in logsetup.FORMATS:
+        _error(f"--log-format is text or json, not {log_format!r}")
+    roles = config.roles
+    ports = []
+    if "api" in roles:
+        ports.append((config.api_port, "the API", "--api-port"))
+    if "router" in roles:
+        ports.append((config.router_port, "the router", "--router-port"))
+    problems = preflight.host_problems(roles) + preflight.port_problems(config.host, ports)
+    for problem in problems:
+        session.err.print(f"[red]error:[/red] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(2)
+    logsetup.configure(log_format, access_log=access_log)
+    for warning in preflight.host_warnings(roles):
+        logging.getLogger("slipway").warning(warning)
+    _run(bootstrap.serve(config))
 
 
-@app.command()
+def _error(message: str) -> NoReturn:
+    session.err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command(rich_help_panel="Platform (run on the server)")
 def up(
-    data_dir: DataDir = Path(".slipway"),
+    data_dir: DataDir = None,
     host: Host = "127.0.0.1",
     api_port: ApiPort = 8000,
     router_port: RouterPort = 8080,
     base_domain: BaseDomain = "localhost",
+    log_format: LogFormat = "text",
+    access_log: AccessLog = False,
 ) -> None:
     """Start the platform: API, deploy worker and router, SQLite in the data directory.
 
     Local repositories (a path as gitUrl) are off: set SLIPWAY_LOCAL_GIT_ROOTS to the
     directories they may come from (or SLIPWAY_ALLOW_LOCAL_GIT=1 for any path, when you
     are the only user)."""
-    _log_warnings()
     config = bootstrap.config_from_env(
-        data_dir,
+        preflight.data_dir(data_dir),
         host=host,
         api_port=api_port,
         router_port=router_port,
         base_domain=base_domain,
+        access_log=access_log,
     )
-    _run(bootstrap.serve(config))
+    _start(config, log_format, access_log)
 
 
-@app.command()
+@app.command(rich_help_panel="Platform (run on the server)")
 def serve(
     role: Annotated[
         list[str] | None,
         typer.Option(help="api, worker, router or all; repeat it or give a comma list."),
     ] = None,
-    data_dir: DataDir = Path(".slipway"),
+    data_dir: DataDir = None,
     database_url: Annotated[
         str | None,
         typer.Option(help="postgresql://... (or sqlite:///path); default: SQLite in the data dir."),
@@ -88,60 +124,127 @@ def serve(
     api_port: ApiPort = 8000,
     router_port: RouterPort = 8080,
     base_domain: BaseDomain = "localhost",
+    log_format: LogFormat = "text",
+    access_log: AccessLog = False,
 ) -> None:
     """Run some roles of the platform; several processes may share one PostgreSQL database."""
-    _log_warnings()
     try:
         roles = bootstrap.parse_roles(role or ["all"])
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        _error(str(exc))
     config = bootstrap.config_from_env(
-        data_dir,
+        preflight.data_dir(data_dir),
         host=host,
         api_port=api_port,
         router_port=router_port,
         base_domain=base_domain,
         database_url=database_url,
         roles=roles,
+        access_log=access_log,
     )
     if not config.db_url.startswith("postgres") and roles != bootstrap.ROLES:
-        console.print("[red]error:[/red] on SQLite every role runs in one process (--role all)")
-        raise typer.Exit(2)
-    _run(bootstrap.serve(config))
+        _error("on SQLite every role runs in one process (--role all)")
+    _start(config, log_format, access_log)
+
+
+async def _with_store(data_dir: Path | None, work: Callable[[Store], Awaitable[T]]) -> T:
+    """`work` on the platform's database (the same one `up` uses: the data dir's SQLite, or
+    SLIPWAY_DATABASE_URL), migrated first."""
+    store = bootstrap.open_store(bootstrap.config_from_env(preflight.data_dir(data_dir)))
+    try:
+        await store.migrate()
+        return await work(store)
+    finally:
+        await store.close()
 
 
 @workspace_app.command("create")
 def workspace_create(
     name: str,
-    data_dir: DataDir = Path(".slipway"),
+    data_dir: DataDir = None,
+    login: Annotated[
+        bool,
+        typer.Option("--login", help="Also log this machine's CLI in to it (slipway login)."),
+    ] = False,
+    api_url: Annotated[
+        str, typer.Option(help="The API the CLI logs in to (with --login).")
+    ] = session.DEFAULT_URL,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a workspace and its first API key (shown once)."""
     from slipway.services.resources.keys import create_workspace
 
-    async def create() -> tuple[str, str, str]:
-        store = bootstrap.open_store(bootstrap.config_from_env(data_dir))
-        try:
-            await store.migrate()
-            ws, key = await create_workspace(store, name)
-            return ws.id, ws.name, key
-        finally:
-            await store.close()
+    async def create(store: Store) -> tuple[str, str, str]:
+        ws, key = await create_workspace(store, name)
+        return ws.id, ws.name, key
 
     try:
-        ws_id, ws_name, key = _run(create())
+        ws_id, ws_name, key = _run(_with_store(data_dir, create))
     except DomainError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(2) from None
+        _error(exc.detail)
+    saved = session.save(session.Credentials(api_url, key, ws_id)) if login else None
     if as_json:
         typer.echo(json.dumps({"id": ws_id, "name": ws_name, "apiKey": key}))
         return
-    console.print(f"Workspace [bold]{ws_name}[/bold] created: {ws_id}")
-    console.print(f"API key (shown once): [bold]{key}[/bold]")
+    console.print(f"Workspace [bold]{ws_name}[/bold] created: {ws_id}", highlight=False)
+    console.print(f"API key (shown once): [bold]{key}[/bold]", highlight=False)
+    if saved is not None:
+        console.print(f"The CLI is logged in to it ({saved}).", highlight=False)
+    else:
+        console.print(f"Next: slipway login --workspace {ws_id}", highlight=False)
 
 
-@app.command()
+@workspace_app.command("list")
+def workspace_list(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every workspace of the platform."""
+
+    async def listed(store: Store) -> list[dict[str, str]]:
+        return [
+            {"id": w.id, "name": w.name, "createdAt": w.created_at.isoformat()}
+            for w in await store.workspaces.list()
+        ]
+
+    rows = _run(_with_store(data_dir, listed))
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        typer.echo(f"{row['name']}\t{row['id']}\t{row['createdAt']}")
+
+
+@key_app.command("create")
+def workspace_key_create(
+    workspace: Annotated[str, typer.Argument(help="The workspace's name or id.")],
+    name: Annotated[str, typer.Option(help="The key's name.")] = "recovery",
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A new API key for a workspace (shown once), e.g. one that lost its keys."""
+    from slipway.services.resources.keys import add_key
+
+    async def mint(store: Store) -> tuple[str, str, str]:
+        found = await store.workspaces.get(workspace) or await store.workspaces.get_by_name(
+            workspace
+        )
+        if found is None:
+            raise NotFound(f"no workspace named or numbered {workspace!r}")
+        api_key, key = await add_key(store, found.id, name)
+        return found.id, api_key.id, key
+
+    try:
+        ws_id, key_id, key = _run(_with_store(data_dir, mint))
+    except DomainError as exc:
+        _error(exc.detail)
+    if as_json:
+        typer.echo(json.dumps({"workspaceId": ws_id, "id": key_id, "name": name, "key": key}))
+        return
+    console.print(f"API key {key_id} of {ws_id} (shown once): [bold]{key}[/bold]", highlight=False)
+
+
+@app.command(rich_help_panel="Platform (run on the server)")
 def plan(
     directory: Path,
     env: Annotated[
@@ -158,14 +261,12 @@ def plan(
     from slipway.builder.plan import make_plan
 
     if not directory.is_dir():
-        console.print(f"[red]error:[/red] {directory} is not a directory")
-        raise typer.Exit(2)
+        _error(f"{directory} is not a directory")
     app_env = {k: v for k, v in os.environ.items() if k.startswith("NIXPACKS_")}
     for pair in env or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            console.print(f"[red]error:[/red] --env takes KEY=VALUE, not {pair!r}")
-            raise typer.Exit(2)
+            _error(f"--env takes KEY=VALUE, not {pair!r}")
         app_env[key] = value
     try:
         plan = make_plan(
@@ -176,6 +277,6 @@ def plan(
             start_cmd=start_cmd,
         )
     except DeployFailed as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        session.err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(plan, indent=2))

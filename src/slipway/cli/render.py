@@ -1,13 +1,15 @@
-"""Rich tables for the client commands (`--json` prints the API's JSON instead)."""
+"""Tables for the client commands: rich on a terminal, tab-separated lines (a header, then a
+row a line, every value whole) when piped; `--json` prints the API's JSON instead."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
 
-from slipway.cli.session import out
+from slipway.cli.session import out, piped
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -27,12 +29,24 @@ def styled_status(status: str | None) -> str:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    if piped():  # written as they are: rich would turn the tabs into spaces
+        lines = ["\t".join(columns)]
+        lines += ["\t".join("-" if v is None else _plain(str(v)) for v in row) for row in rows]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
     t = Table(title=title, title_justify="left")
     for column in columns:
         t.add_column(column)
     for row in rows:
         t.add_row(*("-" if v is None else str(v) for v in row))
     out.print(t)
+
+
+def _plain(cell: str) -> str:
+    """A cell without the markup `styled_status` adds, tabs and newlines flattened."""
+    for style in STATUS_STYLE.values():
+        cell = cell.replace(f"[{style}]", "").replace(f"[/{style}]", "")
+    return " ".join(cell.split())
 
 
 def short(sha: str | None) -> str | None:

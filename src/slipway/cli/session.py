@@ -2,7 +2,11 @@
 
 Order: `SLIPWAY_API_URL`, `SLIPWAY_API_KEY` and `SLIPWAY_WORKSPACE` from the environment,
 then the file `slipway login` wrote (`$XDG_CONFIG_HOME/slipway/credentials.json`, mode 0600).
-The key is never printed: errors name the problem, not the credentials.
+The key is never printed: errors name the problem and the URL that was called, not the
+credentials.
+
+Output: lines are never wrapped or cut by us (`soft_wrap`: a terminal wraps them itself, a
+pipe gets them whole); tables become tab-separated lines when stdout is not a terminal.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from rich.console import Console
 
 from slipway.client import ApiError, Client, StreamClosed
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 DEFAULT_URL = "http://127.0.0.1:8000/api/v1"
 
 
@@ -77,7 +81,8 @@ def client() -> Iterator[Client]:
             yield c
     except ApiError as exc:
         details = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in exc.errors)
-        fail(f"{exc.detail} ({exc.status})" if not details else f"{details} ({exc.status})")
+        called = f" from {exc.request}" if exc.request else ""
+        fail(f"{details or exc.detail} ({exc.status}{called})")
     except StreamClosed as exc:
         fail(str(exc))
     except (httpx.HTTPError, OSError) as exc:
@@ -86,3 +91,8 @@ def client() -> Iterator[Client]:
 
 def emit_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def piped() -> bool:
+    """Whether stdout is not a terminal (a pipe, a file, CI's log)."""
+    return not sys.stdout.isatty()

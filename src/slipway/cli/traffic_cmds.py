@@ -1,4 +1,5 @@
-"""Client commands about replicas and traffic: `scale`, `revisions`, `traffic`, `promote`."""
+"""Client commands about replicas and traffic: `scale`, `revisions`, `traffic APP [SPLIT...]`
+(shows the split, or sets it), `promote APP REVISION`."""
 
 from __future__ import annotations
 
@@ -56,20 +57,39 @@ def revisions(app: AppArg, as_json: JsonOpt = False) -> None:
 
 def traffic(
     app: AppArg,
-    splits: Annotated[list[str], typer.Argument(help="REVISION=PERCENT[@tag] ...")],
+    splits: Annotated[
+        list[str] | None, typer.Argument(help="REVISION=PERCENT[@tag] ... (none: show it)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Split an app's traffic between revisions (percents sum to 100)."""
-    body = [parse_split(s) for s in splits]
+    """Show an app's traffic split, or set it (percents sum to 100)."""
+    body = [parse_split(s) for s in splits or []]
     with client() as c:
-        result = c.set_traffic(c.find_app(app)["id"], body)
+        app_id = c.find_app(app)["id"]
+        if body:
+            result = c.set_traffic(app_id, body)
+        else:
+            result = {"splits": [
+                {"revisionName": r["revisionName"], "percent": r.get("trafficPercent") or 0}
+                | ({"tag": r["tag"]} if r.get("tag") else {})
+                for r in c.revisions(app_id)
+                if r.get("trafficPercent") or r.get("tag")
+            ]}  # fmt: skip
     _print_splits(result, as_json)
 
 
-def promote(revision: str, as_json: JsonOpt = False) -> None:
-    """Send 100% of traffic to one revision."""
+def promote(
+    app: AppArg,
+    revision: Annotated[str | None, typer.Argument(help="The revision to serve.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send 100% of an app's traffic to one of its revisions."""
     with client() as c:
-        result = c.promote(revision)
+        if revision is None:
+            result = c.promote(app)  # `promote REVISION`, as before
+        else:
+            c.find_app(app)  # the app must exist in this workspace
+            result = c.promote(revision)
     _print_splits(result, as_json)
 
 
@@ -82,7 +102,8 @@ def _print_splits(result: dict[str, Any], as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(scale)
-    app.command()(revisions)
-    app.command()(traffic)
-    app.command()(promote)
+    panel = "Traffic and replicas"
+    app.command(rich_help_panel=panel)(scale)
+    app.command(rich_help_panel=panel)(revisions)
+    app.command(rich_help_panel=panel)(traffic)
+    app.command(rich_help_panel=panel)(promote)

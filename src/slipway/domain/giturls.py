@@ -91,5 +91,7 @@ def check_git_url(field: str, value: str, *, local: LocalRepos = NO_LOCAL) -> st
             raise Invalid.field(field, refusal)
         return value
     raise Invalid.field(
-        field, "must be an https://, http://, ssh:// or git@host:path repository URL"
+        field,
+        "must be an https://, http://, ssh:// or git@host:path repository URL, or an "
+        "absolute local path (file:///... or /...) where the operator allows local repositories",
     )

@@ -83,6 +83,12 @@ class SqlWorkspaceRepo:
             row = await session.scalar(select(WorkspaceRow).where(WorkspaceRow.name == name))
             return mapping.workspace(row) if row else None
 
+    async def list(self) -> list[Workspace]:
+        """Every workspace, oldest first (the operator's `slipway workspace list`)."""
+        query = select(WorkspaceRow).order_by(WorkspaceRow.created_at, WorkspaceRow.id)
+        async with self._db.read() as session:
+            return [mapping.workspace(row) for row in await session.scalars(query)]
+
 
 class SqlApiKeyRepo(ScopedRepo):
     async def create(self, key: ApiKey) -> None:
@@ -103,9 +109,22 @@ class SqlApiKeyRepo(ScopedRepo):
             return [mapping.api_key(row) for row in await session.scalars(query)]
 
     async def delete(self, key_id: str) -> bool:
-        stmt = delete(ApiKeyRow).where(ApiKeyRow.workspace_id == self._ws, ApiKeyRow.id == key_id)
+        """False when the workspace has no such key; Conflict when it is the workspace's last
+        one (the count and the delete in one transaction, the workspace row locked on
+        PostgreSQL, so two revocations at once cannot both pass)."""
+        mine = (ApiKeyRow.workspace_id == self._ws, ApiKeyRow.id == key_id)
         async with self._db.write() as session:
-            return rowcount(await session.execute(stmt)) > 0
+            await session.execute(
+                select(WorkspaceRow.id).where(WorkspaceRow.id == self._ws).with_for_update()
+            )
+            if await session.scalar(select(ApiKeyRow.id).where(*mine)) is None:
+                return False
+            count = select(func.count()).select_from(ApiKeyRow)
+            if (await session.scalar(count.where(ApiKeyRow.workspace_id == self._ws)) or 0) <= 1:
+                raise Conflict(
+                    "this is the workspace's last API key: create another one before revoking it"
+                )
+            return rowcount(await session.execute(delete(ApiKeyRow).where(*mine))) > 0
 
 
 class SqlAppRepo(ScopedRepo):

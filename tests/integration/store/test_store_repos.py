@@ -21,6 +21,8 @@ async def test_workspaces(store: SqlStore) -> None:
     assert await store.workspaces.get_by_name("other") is None
     with pytest.raises(Conflict, match="a workspace named 'acme' already exists"):
         await f.workspace(store, "acme")
+    other = await f.workspace(store, "beta")
+    assert await store.workspaces.list() == [ws, other]
 
 
 async def test_api_keys(store: SqlStore) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable
 
@@ -33,6 +34,8 @@ from slipway.sandbox import (
     SandboxHost,
 )
 from slipway.sandbox.netns import listening_ports
+
+events = logging.getLogger("slipway.events")  # the platform's event log (services/platform)
 
 LOG_LINES = 200
 TAIL_LINES = 20  # of a failed start's output, in the deployment's error and log
@@ -129,9 +132,25 @@ class Replica:
                 return
             if became_ready:
                 backoff = BACKOFF_START
+            self._ended(backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
             self.restarts += 1
+
+    def _ended(self, backoff: float) -> None:
+        """A run ended on its own: the operator's event log says so (`slipway.events`)."""
+        spec = self.spec
+        reason = self.last_reason or "Error"
+        events.info(
+            "replica of %s (workspace %s) ended: %s; restarting in %gs",
+            spec.revision,
+            spec.workspace_id,
+            self.last_error or "it exited",
+            backoff,
+            extra={"event": {"kind": "replica_ended", "revision": spec.revision,
+                             "app": spec.app_id, "workspace": spec.workspace_id,
+                             "reason": reason, "restarts": self.restarts}},
+        )  # fmt: skip
 
     def _record_failure(self, message: str) -> None:
         self.last_error = message

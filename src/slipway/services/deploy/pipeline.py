@@ -42,7 +42,7 @@ from slipway.domain.traffic import with_deployed
 from slipway.ports import RevisionSpec
 from slipway.services.deploy.deploylog import DeploymentLog
 from slipway.services.deploy.release import run_release
-from slipway.services.platform import Platform
+from slipway.services.platform import Platform, events
 from slipway.services.platform.leasing import LeaseSettings
 from slipway.services.serving.reconcile import (
     load_app,
@@ -180,11 +180,15 @@ class Deploy:
         self.log = DeploymentLog(platform, self.scoped, dep.id)
         self.revision: Revision | None = None
         self.source: Revision | None = None  # a rollback's target revision
+        self.subject: str | None = None  # "workspace/app", for the event log
 
     async def run(self) -> None:
         await self.log.start()
         try:
             workspace, app = await self._load()
+            self.subject = f"{workspace.name}/{app.name}"
+            if self.dep.status == S.BUILDING:
+                events.deployment(self.dep, self.subject)
             self.log.redact = Redactor.for_env(app.env)  # build and release output, errors
             self.revision = await self.scoped.revisions.get_for_deployment(self.dep.id)
             image = await self._image(workspace, app)
@@ -221,7 +225,10 @@ class Deploy:
         to it. A compare-and-set against the statuses the state machine allows."""
         await self.log.flush()
         expect = expect_for(self.dep.status, dep.status)
-        return await self.scoped.deployments.update(dep, expect=expect)
+        stored = await self.scoped.deployments.update(dep, expect=expect)
+        if stored and dep.status != self.dep.status:
+            events.deployment(dep, self.subject)
+        return stored
 
     async def _load(self) -> tuple[Workspace, App]:
         workspace = await self.platform.store.workspaces.get(self.dep.workspace_id)

@@ -19,7 +19,7 @@ from slipway.domain.ids import is_id, new_id
 from slipway.domain.models import App, Commit, Deployment, utcnow
 from slipway.domain.names import branch_problem
 from slipway.domain.states import DeploymentStatus, can_transition
-from slipway.services.platform import Platform
+from slipway.services.platform import Platform, events
 from slipway.services.resources.apps import get_app
 from slipway.services.resources.paging import Page, offset_of, page_problems
 from slipway.services.resources.runtimestatus import RuntimeStatus, describe
@@ -79,8 +79,15 @@ async def trigger(
         no_traffic=no_traffic,
     )
     await platform.store.scoped(workspace_id).deployments.create(dep)
+    events.deployment(dep, await _subject(platform, app))
     platform.wake.set()
     return dep
+
+
+async def _subject(platform: Platform, app: App) -> str:
+    """ "workspace/app", for the event log."""
+    workspace = await platform.store.workspaces.get(app.workspace_id)
+    return f"{workspace.name if workspace else app.workspace_id}/{app.name}"
 
 
 async def _resolve(
@@ -157,6 +164,7 @@ async def cancel(platform: Platform, workspace_id: str, deployment_id: str) -> D
         # Against the status read, not every source: a move made meanwhile means deciding
         # again on what it became.
         if await deployments.update(done, expect=frozenset({dep.status})):
+            events.deployment(done)
             platform.wake.set()
             return done
     raise Conflict(f"deployment {deployment_id} is changing state; try again")

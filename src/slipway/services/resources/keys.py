@@ -95,8 +95,13 @@ async def create_workspace(store: Tenants, name: str) -> tuple[Workspace, str]:
 
 async def create_key(platform: Platform, workspace_id: str, name: str) -> tuple[ApiKey, str]:
     """A new key of the workspace; the second value is the key, shown this once."""
+    return await add_key(platform.store, workspace_id, name)
+
+
+async def add_key(store: Tenants, workspace_id: str, name: str) -> tuple[ApiKey, str]:
+    """`create_key` for the operator's CLI, which holds a store and no platform."""
     check_key_name(name)
-    return await _add_key(platform.store.scoped(workspace_id), name)
+    return await _add_key(store.scoped(workspace_id), name)
 
 
 async def list_keys(platform: Platform, workspace_id: str) -> list[ApiKey]:
@@ -104,7 +109,8 @@ async def list_keys(platform: Platform, workspace_id: str) -> list[ApiKey]:
 
 
 async def revoke_key(platform: Platform, workspace_id: str, key_id: str) -> None:
-    """Delete the key; it stops working on the next request. NotFound if absent."""
+    """Delete the key; it stops working on the next request. NotFound if absent; Conflict
+    for the workspace's last key (nothing could make it a new one through the API)."""
     scoped = platform.store.scoped(workspace_id)
     if not is_id(key_id, "key") or not await scoped.api_keys.delete(key_id):
         raise NotFound("API key not found")

@@ -18,7 +18,7 @@ from slipway.domain.ids import new_id
 from slipway.domain.models import Deployment, utcnow
 from slipway.domain.states import DeploymentStatus as S
 from slipway.services.deploy.pipeline import run_deployment
-from slipway.services.platform import Platform
+from slipway.services.platform import Platform, events
 from slipway.services.resources.deployments import get_deployment
 
 
@@ -52,6 +52,7 @@ async def rollback(platform: Platform, workspace_id: str, target_id: str) -> Dep
         rolled_back_from=target.id,
     )
     await scoped.deployments.create(dep)
+    events.deployment(dep)
     # Run here when this process runs replicas; else the replica owner claims it (leases).
     leases = platform.leases
     if platform.owns_replicas() and await platform.store.acquire_deployment(

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from slipway.domain.errors import DeployFailed
 from slipway.domain.revisionkeys import parse_revision_key
-from slipway.services.platform import Platform
+from slipway.services.platform import Platform, events
 from slipway.services.platform.handle import Activation
 from slipway.services.serving.reconcile import load_app, reconcile_locked, sync_routes
 
@@ -92,12 +92,13 @@ class Activator:
             if fresh.replicas == 0 and fresh.scales_to_zero:
                 fresh = replace(fresh, replicas=max(1, fresh.min_replicas))
                 await scoped.apps.update(fresh)  # desired state, as the autoscaler writes it
-                log.warning(
-                    "activating %s/%s revision %s: 0 -> %d replicas (requests wait)",
-                    workspace.name,
-                    app.name,
-                    parsed.revision,
-                    fresh.replicas,
+                events.event(
+                    "activation",
+                    f"activating {workspace.name}/{app.name} {parsed.revision}: 0 -> "
+                    f"{fresh.replicas} replicas (requests wait)",
+                    app=app.id,
+                    workspace=workspace.id,
+                    revision=parsed.revision,
                 )
             await reconcile_locked(platform, workspace, fresh)
         scheduled = clock()
@@ -106,7 +107,14 @@ class Activator:
             await platform.runtime.wait_ready(key, 1, timeout=timeout)
         except DeployFailed as exc:
             failure = str(exc)
-            log.warning("revision %s could not start on demand: %s", key, short_reason(failure))
+            events.event(
+                "activation_failed",
+                f"{workspace.name}/{app.name} {parsed.revision} could not start on demand: "
+                + short_reason(failure),
+                app=app.id,
+                workspace=workspace.id,
+                revision=parsed.revision,
+            )
             platform.activations[app.id] = Activation(parsed.revision, started, failure)
             platform.router.refuse_held(key, short_reason(failure), REFUSE_SECONDS)
             return
