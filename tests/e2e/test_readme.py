@@ -47,3 +47,7 @@ def test_the_readme_walkthrough_works_from_another_directory(platform, tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("hello from slipway"), done.stdout
     assert "my-api.acme.localhost" in done.stdout  # the deploy ended with the app's URL
+    said = platform.log_path.read_text()  # `slipway up` talks: the deployment's events
+    for status in ("queued", "building", "deploying", "succeeded (my-api-00001)"):
+        assert re.search(rf"deploy dep_\w+ acme/my-api {re.escape(status)}", said), said[-3000:]
+    assert f"data {platform.data_dir.resolve()}" in said

@@ -13,11 +13,28 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperOption
 
 from slipway import bootstrap, preflight
 from slipway.cli import apps_cmds, deploy_cmds, keys_cmds, logsetup, session, traffic_cmds
 from slipway.domain.errors import DeployFailed, DomainError, NotFound
 from slipway.ports import Store
+
+
+def _value_name(option: TyperOption, ctx: Any) -> str | None:
+    """`--help`'s type column: nothing for a flag, the value's name (`BRANCH`) for an option
+    that takes one, instead of typer's `<bool>`/`<str>` on every line."""
+    if option.is_flag or option.name is None:
+        return None
+    return option.name.upper()
+
+
+def _no_type(argument: TyperArgument, ctx: Any) -> str | None:
+    return None  # the argument's name is shown already
+
+
+TyperOption.display_type_rich = _value_name  # type: ignore[method-assign,assignment]
+TyperArgument.display_type_rich = _no_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(help="Slipway: deploy git repositories as revisions with weighted traffic.")
 workspace_app = typer.Typer(help="Manage workspaces (run on the server).", no_args_is_help=True)

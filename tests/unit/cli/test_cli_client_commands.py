@@ -59,3 +59,32 @@ def test_bad_split_is_a_usage_error(monkeypatch, tmp_path: Path) -> None:
     result = runner.invoke(app, ["traffic", "web", "nonsense"])
     assert result.exit_code == 2
     assert "REVISION=PERCENT" in result.output
+
+
+class _Interrupted:
+    """A client whose log stream is interrupted by Ctrl-C."""
+
+    def follow_build_log(self, deploy_id: str) -> object:
+        raise KeyboardInterrupt
+
+    def deployment(self, deploy_id: str) -> dict[str, str]:
+        return {"status": "building"}
+
+
+def test_ctrl_c_while_following_says_the_deploy_goes_on(capsys) -> None:
+    from slipway.cli.deploy_cmds import _until_done
+
+    with pytest.raises(typer.Exit) as stopped:
+        _until_done(_Interrupted(), {"name": "web"}, "dep_1", follow=True, as_json=False)  # type: ignore[arg-type]
+    assert stopped.value.exit_code == 130
+    said = capsys.readouterr().err
+    assert "Deployment dep_1 goes on" in said
+    assert "slipway logs web dep_1 --follow" in said
+
+
+def test_tables_are_tab_separated_whole_lines_when_piped(capsys) -> None:
+    from slipway.cli import render
+
+    long_id = "dep_" + "a" * 26
+    render.table("Deployments", ["ID", "STATUS"], [(long_id, render.styled_status("failed"))])
+    assert capsys.readouterr().out.splitlines() == ["ID\tSTATUS", f"{long_id}\tfailed"]
