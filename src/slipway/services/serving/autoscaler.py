@@ -56,6 +56,7 @@ class Autoscaler:
     zero_after_seconds: float = 60.0  # the grace period before the last replica stops
     _windows: dict[str, Window] = field(default_factory=dict)
     _active_at: dict[str, float] = field(default_factory=dict)  # app -> last request seen
+    _seen: dict[str, int] = field(default_factory=dict)  # app -> replicas at the last tick
     _last: dict[tuple[str, str], _Reading] = field(default_factory=dict)  # (router, key)
 
     async def run(self) -> None:
@@ -96,6 +97,7 @@ class Autoscaler:
         for app_id in set(self._windows) - autoscaled:
             del self._windows[app_id]
             self._active_at.pop(app_id, None)
+            self._seen.pop(app_id, None)
             self.platform.autoscaling.pop(app_id, None)
 
     async def _scale(
@@ -113,8 +115,12 @@ class Autoscaler:
             self._active_at[app.id] = now
         observed = sum(per_revision.values())
         window.add(now, observed)
-        if observed > 0:
+        if observed > 0 or (self._seen.get(app.id) == 0 and app.replicas > 0):
+            # A request, or a start from zero by someone else (the activator of a router in
+            # another process, whose held requests' load may not have arrived yet): a grace
+            # period from now.
             self._active_at[app.id] = now
+        self._seen[app.id] = app.replicas
         weighted = [keys[s.revision_name] for s in splits if s.percent > 0]
         ready = sum(self.platform.runtime.status(k).ready for k in weighted)
         bounds = Bounds(app.min_replicas, app.max_replicas or 0, float(app.target_concurrency))
@@ -131,6 +137,7 @@ class Autoscaler:
         self.platform.autoscaling[app.id] = AutoscaleState(decision, ready, per_revision)
         if decision.desired != app.replicas:
             await self._write(workspace, app, decision, ready)
+            self._seen[app.id] = decision.desired  # a start from zero after it is someone's
 
     async def _write(self, workspace: Workspace, app: App, decision: Decision, ready: int) -> None:
         subject = f"{workspace.name}/{app.name}"

@@ -124,3 +124,25 @@ def test_load_messages_fit_in_a_notify() -> None:
     for p in payloads:
         merged.update(json.loads(p)["load"])
     assert len(merged) == 500
+
+
+async def test_a_start_from_zero_by_another_process_gets_a_grace_period(world: World) -> None:
+    """Seen in a CI run: a router-only process's activator wrote 1 replica, and the owner's
+    next tick, before the held request's load arrived, scaled the app to zero again."""
+    await _bounds(world, low=0, high=3)
+    app = await world.fresh_app()
+    await world.scoped.apps.update(replace(app, replicas=0))
+    scaler = Autoscaler(world.platform, stable_seconds=2, panic_seconds=1, zero_after_seconds=4)
+    assert await _ticks(world, scaler, [0.0] * 6) == [0] * 6  # idle for longer than the grace
+    await world.scoped.apps.update(replace(await world.fresh_app(), replicas=1))  # activated
+    for t in (6.0, 7.0, 8.0):  # no load seen here: it went through another router
+        await scaler.tick(t)
+        assert (await world.fresh_app()).replicas == 1, t
+    for t in (8.5, 9.0, 9.5, 10.0, 10.5):
+        await scaler.tick(t)
+    assert (await world.fresh_app()).replicas == 0  # the grace period ended: back to zero
+    # Activated again between two ticks, right after the autoscaler wrote 0: seen all the same.
+    await world.scoped.apps.update(replace(await world.fresh_app(), replicas=1))
+    for t in (11.0, 12.0, 13.0):
+        await scaler.tick(t)
+        assert (await world.fresh_app()).replicas == 1, t
