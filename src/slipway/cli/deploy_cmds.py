@@ -209,14 +209,14 @@ def logs(
     """A deployment's build log (all of it, or live with --follow)."""
     with client() as c:
         if deployment is None and app.startswith("dep_"):
-            deployment = app  # `logs DEP`, as before
+            deployment, found = app, {"name": "APP"}  # `logs DEP`, as before
         else:
             found = c.find_app(app)
             deployment = deployment or _latest(c, found)["id"]
         if follow:
             if as_json:
                 _ndjson({"type": "deployment", "id": deployment})
-            final = _until_done(c, {"name": app}, deployment, follow=True, as_json=as_json)
+            final = _until_done(c, found, deployment, follow=True, as_json=as_json)
             raise typer.Exit(0 if final == "succeeded" else 1)
         lines = c.build_logs(deployment)
     if as_json:
