@@ -159,6 +159,24 @@ async def test_stop_kills_the_process_tree(runtime: LocalRuntime, app_dir: Path)
     assert runtime.status(spec.key).total == 0
 
 
+async def test_stopping_replicas_count_until_their_processes_are_gone(
+    runtime: LocalRuntime, app_dir: Path
+) -> None:
+    """A deleted app's answer waits until the published replicas are gone: they must not be
+    gone before their processes (seen in a CI run: the API answered, the owner still had
+    bwrap processes)."""
+    spec = make_spec(app_dir)
+    await runtime.scale(spec, 2)
+    await runtime.wait_ready(spec.key, 2, timeout=20)
+    roots = runtime.pids(spec.key)
+    seen: list[tuple[int, bool]] = []  # (total, a process still there) at each change
+    runtime.on_change(lambda key: seen.append((runtime.status(key).total, any(map(alive, roots)))))
+    await runtime.stop(spec.key, drain_seconds=0.1)
+    assert all(total > 0 for total, running in seen if running), seen
+    assert seen[-1][0] == 0 and runtime.status(spec.key).total == 0
+    assert not any(map(alive, roots))
+
+
 async def test_close_leaves_no_children(app_dir: Path) -> None:
     rt = LocalRuntime()
     a, b = make_spec(app_dir, key="ws/app/a"), make_spec(app_dir, key="ws/app/b")

@@ -55,6 +55,7 @@ class LocalRuntime:
         self._stopping: set[asyncio.Task[None]] = set()
         self._drain_gate: Callable[[str], Awaitable[None]] | None = None
         self._changed = asyncio.Event()  # set, and replaced, at every readiness change
+        self._leaving: dict[str, int] = {}  # key -> replicas `stop` is stopping
 
     # ------------------------------------------------------------------ Runtime
 
@@ -100,14 +101,15 @@ class LocalRuntime:
 
     def status(self, key: str) -> ReplicaStatus:
         group = self._groups.get(key)
+        leaving = self._leaving.get(key, 0)  # stopped, their processes not yet exited
         if group is None:
-            return ReplicaStatus(ready=0, total=0, backends=())
+            return ReplicaStatus(ready=0, total=leaving, backends=())
         ready = [r for r in group.replicas if r.ready]
         errors = [r for r in group.replicas if r.last_error]
         limits = limits_for(group.spec)
         return ReplicaStatus(
             ready=len(ready),
-            total=len(group.replicas),
+            total=len(group.replicas) + leaving,
             backends=tuple(Backend(r.host, r.port, r.netns) for r in ready),
             restarts=sum(r.restarts for r in group.replicas),
             last_error=errors[-1].last_error if errors else None,
@@ -121,10 +123,20 @@ class LocalRuntime:
         )
 
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
+        """Stop every replica of the revision; until their processes have exited, `status`
+        still counts them in `total` (a deleted app's answer waits for that)."""
         group = self._groups.pop(key, None)
         if group is None:
             return
-        await self._drain_and_stop(group.replicas, drain_seconds)
+        count = len(group.replicas)
+        self._leaving[key] = self._leaving.get(key, 0) + count
+        try:
+            await self._drain_and_stop(group.replicas, drain_seconds)
+        finally:
+            left = self._leaving.pop(key, 0) - count
+            if left > 0:
+                self._leaving[key] = left
+            self._fire(key)  # published: none left
 
     def on_change(self, callback: Callable[[str], None]) -> None:
         self._callbacks.append(callback)
