@@ -310,7 +310,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             tasks.append(loop.create_task(autoscaler.run(), name="autoscaler"))
         if api is not None:
             tasks.append(loop.create_task(api.serve(), name="api"))
-        _announce(config, first_start=not await store.workspaces.list())
+        _announce(config, first_start=not await store.workspaces.list(limit=1))
         if ready is not None:
             ready.set()
         done_task = loop.create_task(stop.wait())

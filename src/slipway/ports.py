@@ -50,7 +50,7 @@ class WorkspaceRepo(Protocol):
     async def create(self, ws: Workspace) -> None: ...  # Conflict on a taken name
     async def get(self, workspace_id: str) -> Workspace | None: ...
     async def get_by_name(self, name: str) -> Workspace | None: ...
-    async def list(self) -> list[Workspace]: ...  # oldest first
+    async def list(self, *, limit: int | None = None) -> list[Workspace]: ...  # oldest first
 
 
 class ApiKeyRepo(Protocol):

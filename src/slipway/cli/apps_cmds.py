@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from slipway.cli import render
-from slipway.cli.session import Credentials, client, emit_json, fail, load, out, save
+from slipway.cli.session import DEFAULT_URL, Credentials, client, emit_json, fail, out, save
 from slipway.client import ApiError, Client
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
@@ -24,9 +24,7 @@ AppArg = Annotated[str, typer.Argument(help="App name or id.")]
 def login(
     api_key: Annotated[str, typer.Option(prompt=True, hide_input=True, help="dor_sk_... key.")],
     workspace: Annotated[str, typer.Option(prompt=True, help="The key's workspace id (ws_...).")],
-    api_url: Annotated[
-        str, typer.Option(help="Base URL of the API.")
-    ] = "http://127.0.0.1:8000/api/v1",
+    api_url: Annotated[str, typer.Option(help="Base URL of the API.")] = DEFAULT_URL,
 ) -> None:
     """Check a key against the API and remember it for the next commands."""
     try:
@@ -326,15 +324,14 @@ def tag_url(app_url: str, tag: str) -> str:
 
 def workspaces(as_json: JsonOpt = False) -> None:
     """The workspace this CLI works in, and where its API is."""
-    creds = load()
     with client() as c:
         keys = c.list_keys()
-    shown = {"workspaceId": creds.workspace_id, "apiUrl": creds.api_url, "apiKeys": len(keys)}
+    shown = {"workspaceId": c.workspace_id, "apiUrl": c.base_url, "apiKeys": len(keys)}
     if as_json:
         emit_json(shown)
         return
     out.print(
-        f"{creds.workspace_id}  {creds.api_url}  ({len(keys)} API keys; the server's "
+        f"{c.workspace_id}  {c.base_url}  ({len(keys)} API keys; the server's "
         "`slipway workspace list` lists every workspace)",
         highlight=False,
     )

@@ -56,18 +56,15 @@ def deploy(
         if not follow and tag is None:
             _print_deployment(dep, as_json)
             return
-        if as_json:
-            _ndjson({"type": "deployment", "id": dep["id"], "app": found["name"],
-                     "appId": found["id"], "gitCommitSha": dep["gitCommitSha"]})  # fmt: skip
-        else:
+        if not as_json:
             err.print(
                 f"Deploying {found['name']} @ {render.short(dep['gitCommitSha'])}: {dep['id']}",
                 highlight=False,
             )
-        final = _until_done(c, found, dep["id"], follow=follow, as_json=as_json)
-        if final != "succeeded":
+        done = _until_done(c, found["name"], dep["id"], follow=follow, as_json=as_json)
+        if done["status"] != "succeeded":
             raise typer.Exit(1)
-        revision = c.deployment(dep["id"]).get("revisionName")
+        revision = done.get("revisionName")
         urls = [str(found["url"])] if not no_traffic else []
         if tag is not None and revision:
             _tag(c, found["id"], revision, tag)
@@ -100,21 +97,24 @@ def _tag(c: Client, app_id: str, revision: str, tag: str) -> None:
 
 
 def _until_done(
-    c: Client, app: dict[str, Any], deploy_id: str, *, follow: bool, as_json: bool
-) -> str:
-    """Follow the log (or, without --follow, wait) to the end; the final status. Ctrl-C says
-    the deployment goes on, and how to follow it again."""
+    c: Client, app_name: str | None, deploy_id: str, *, follow: bool, as_json: bool
+) -> dict[str, Any]:
+    """Follow the log (or, without --follow, wait) to the end; the deployment as it ended.
+    With --json the stream's first object names the deployment. Ctrl-C says the deployment
+    goes on, and how to follow it again."""
+    if as_json:
+        _ndjson({"type": "deployment", "id": deploy_id} | ({"app": app_name} if app_name else {}))
     try:
         if follow:
-            return _follow(c, deploy_id, as_json=as_json)
-        while (status := str(c.deployment(deploy_id)["status"])) in ACTIVE:
-            time.sleep(WAIT_POLL_SECONDS)
-        _print_final(c, deploy_id, as_json=as_json)
-        return status
+            _follow(c, deploy_id, as_json=as_json)
+        else:
+            while c.deployment(deploy_id)["status"] in ACTIVE:
+                time.sleep(WAIT_POLL_SECONDS)
+        return _print_final(c, deploy_id, as_json=as_json)
     except KeyboardInterrupt:
         err.print(
             f"\nStopped following. Deployment {deploy_id} goes on; follow it again with: "
-            f"slipway logs {app['name']} {deploy_id} --follow",
+            f"slipway logs {app_name or 'APP'} {deploy_id} --follow",
             highlight=False,
         )
         raise typer.Exit(130) from None
@@ -134,8 +134,8 @@ def _print_deployment(dep: dict[str, Any], as_json: bool) -> None:
     )
 
 
-def _follow(c: Client, deploy_id: str, *, as_json: bool) -> str:
-    """Stream the build log to the end; returns the final status."""
+def _follow(c: Client, deploy_id: str, *, as_json: bool) -> None:
+    """Stream the build log to its end, a live progress line below it."""
     started, lines, phase, polled = time.monotonic(), 0, "queued", 0.0
     with err.status("", spinner="dots") as progress:
         for frame in c.follow_build_log(deploy_id):
@@ -154,17 +154,16 @@ def _follow(c: Client, deploy_id: str, *, as_json: bool) -> str:
                     _ndjson(frame)
                 break
             progress.update(f"{phase} · {lines} lines · {now - started:.0f}s")
-    return _print_final(c, deploy_id, as_json=as_json)
 
 
-def _print_final(c: Client, deploy_id: str, *, as_json: bool) -> str:
+def _print_final(c: Client, deploy_id: str, *, as_json: bool) -> dict[str, Any]:
     dep = c.deployment(deploy_id)
     if not as_json:
         line = f"Deployment {deploy_id} {render.styled_status(dep['status'])}"
         if dep.get("error"):
             line += f": {escape(dep['error'])}"
         out.print(line)
-    return str(dep["status"])
+    return dep
 
 
 def deployments(app: AppArg, limit: int = 20, as_json: JsonOpt = False) -> None:
@@ -208,16 +207,15 @@ def logs(
 ) -> None:
     """A deployment's build log (all of it, or live with --follow)."""
     with client() as c:
+        name: str | None = None
         if deployment is None and app.startswith("dep_"):
-            deployment, found = app, {"name": "APP"}  # `logs DEP`, as before
+            deployment = app  # `logs DEP`, as before
         else:
             found = c.find_app(app)
-            deployment = deployment or _latest(c, found)["id"]
+            name, deployment = found["name"], deployment or _latest(c, found)["id"]
         if follow:
-            if as_json:
-                _ndjson({"type": "deployment", "id": deployment})
-            final = _until_done(c, found, deployment, follow=True, as_json=as_json)
-            raise typer.Exit(0 if final == "succeeded" else 1)
+            done = _until_done(c, name, deployment, follow=True, as_json=as_json)
+            raise typer.Exit(0 if done["status"] == "succeeded" else 1)
         lines = c.build_logs(deployment)
     if as_json:
         emit_json({"deployment": deployment, "logs": lines})
@@ -241,13 +239,12 @@ def cancel(
     _print_deployment(dep, as_json)
 
 
-def _serving(c: Client, app: dict[str, Any]) -> dict[str, Any]:
-    """The succeeded deployment whose revision has the most traffic."""
+def _serving(c: Client, app: dict[str, Any]) -> str:
+    """The revision with the most traffic."""
     revisions = [r for r in c.revisions(app["id"]) if (r.get("trafficPercent") or 0) > 0]
     if not revisions:
         fail(f"{app['name']} serves no revision yet: deploy it first")
-    top = max(revisions, key=lambda r: r.get("trafficPercent") or 0)["revisionName"]
-    return _by_revision(c, app, top)
+    return str(max(revisions, key=lambda r: r.get("trafficPercent") or 0)["revisionName"])
 
 
 def _by_revision(c: Client, app: dict[str, Any], revision: str) -> dict[str, Any]:
@@ -264,7 +261,7 @@ def restart(app: AppArg, follow: FollowOpt = False, as_json: JsonOpt = False) ->
     health check, traffic moves to them, then the old ones drain and stop."""
     with client() as c:
         found = c.find_app(app)
-        dep = c.rollback(_serving(c, found)["id"])
+        dep = c.rollback(_by_revision(c, found, _serving(c, found))["id"])
         _after_rollback(c, found, dep, follow=follow, as_json=as_json)
 
 
@@ -295,7 +292,7 @@ def rollback(
 
 
 def _previous(c: Client, app: dict[str, Any]) -> dict[str, Any]:
-    serving = _serving(c, app)["revisionName"]
+    serving = _serving(c, app)
     for dep in c.deployments(app["id"], limit=100)["data"]:
         revision = dep.get("revisionName")
         if dep["status"] == "succeeded" and revision and revision < serving:
@@ -309,10 +306,8 @@ def _after_rollback(
     if not follow:
         _print_deployment(dep, as_json)
         return
-    if as_json:
-        _ndjson({"type": "deployment", "id": dep["id"], "app": app["name"]})
-    final = _until_done(c, app, dep["id"], follow=True, as_json=as_json)
-    if final != "succeeded":
+    done = _until_done(c, app["name"], dep["id"], follow=True, as_json=as_json)
+    if done["status"] != "succeeded":
         raise typer.Exit(1)
     if not as_json:
         out.print(str(app["url"]), highlight=False, markup=False)

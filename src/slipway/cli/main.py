@@ -73,7 +73,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coro)
 
 
-def _start(config: bootstrap.Config, log_format: str, access_log: bool) -> None:
+def _start(config: bootstrap.Config, log_format: str) -> None:
     """Check the host and the ports, then serve until stopped. Each problem is one line on
     stderr, before anything starts (exit status 2)."""
     if log_format not in logsetup.FORMATS:
@@ -89,7 +89,7 @@ def _start(config: bootstrap.Config, log_format: str, access_log: bool) -> None:
         session.err.print(f"[red]error:[/red] {problem}", highlight=False)
     if problems:
         raise typer.Exit(2)
-    logsetup.configure(log_format, access_log=access_log)
+    logsetup.configure(log_format, access_log=config.access_log)
     for warning in preflight.host_warnings(roles):
         logging.getLogger("slipway").warning(warning)
     _run(bootstrap.serve(config))
@@ -123,7 +123,7 @@ def up(
         base_domain=base_domain,
         access_log=access_log,
     )
-    _start(config, log_format, access_log)
+    _start(config, log_format)
 
 
 @app.command(rich_help_panel="Platform (run on the server)")
@@ -161,7 +161,7 @@ def serve(
     )
     if not config.db_url.startswith("postgres") and roles != bootstrap.ROLES:
         _error("on SQLite every role runs in one process (--role all)")
-    _start(config, log_format, access_log)
+    _start(config, log_format)
 
 
 async def _with_store(data_dir: Path | None, work: Callable[[Store], Awaitable[T]]) -> T:

@@ -3,7 +3,7 @@
 
 A cold target (`domain/routes.py`) takes its share of requests like any other. When one of
 its requests is next on its connection, `Activations.hold` queues it under the revision's
-key, pauses reading from that client, and asks the control plane to start the revision
+key and asks the control plane to start the revision
 (`ask(key)`: a callback in this process, a message from the router process). The ask is
 repeated every `ASK_AGAIN_SECONDS` while requests wait, so a lost signal or a replica that
 was ready before its routes arrived costs at most that.
@@ -12,7 +12,8 @@ was ready before its routes arrived costs at most that.
   requests go to them in arrival order (`ClientConnection.release_held`).
 - **Bounds**: at most `max_held` requests per revision (one more is answered 503 with
   `Retry-After` at once) and each for at most `hold_seconds` (then 503 with `Retry-After`).
-  A client that goes away while held is skipped when its turn comes.
+  The client is still read while it waits (its body is bounded by `PENDING_LIMIT`), so
+  one that goes away ends its exchange at once and is skipped when its turn comes.
 - **Failure**: `refuse(key, reason, seconds)` answers every held request 503 with the
   reason, and any new request of the revision for `seconds` (a start that failed is not
   retried by every request that follows).
@@ -100,12 +101,14 @@ class Activations:
         if not self._waiting:
             return
         for route in routes:
-            for key in [k for k in self._waiting if route.serving(k) is not None]:
+            for key in list(self._waiting):
                 target = route.serving(key)
+                if target is None:
+                    continue
                 waiting = self._waiting.pop(key)
                 self._refused.pop(key, None)
                 for client, ex, _ in waiting.queue:
-                    if target is not None and client.release_held(ex, target):
+                    if client.release_held(ex, target):
                         self.edge["activation_released"] += 1
 
     def refuse(self, key: str, reason: str, seconds: float, now: float) -> None:

@@ -83,9 +83,12 @@ class SqlWorkspaceRepo:
             row = await session.scalar(select(WorkspaceRow).where(WorkspaceRow.name == name))
             return mapping.workspace(row) if row else None
 
-    async def list(self) -> list[Workspace]:
-        """Every workspace, oldest first (the operator's `slipway workspace list`)."""
+    async def list(self, *, limit: int | None = None) -> list[Workspace]:
+        """The workspaces, oldest first (the operator's `slipway workspace list`); the first
+        `limit` of them when given."""
         query = select(WorkspaceRow).order_by(WorkspaceRow.created_at, WorkspaceRow.id)
+        if limit is not None:
+            query = query.limit(limit)
         async with self._db.read() as session:
             return [mapping.workspace(row) for row in await session.scalars(query)]
 

@@ -75,7 +75,7 @@ def test_ctrl_c_while_following_says_the_deploy_goes_on(capsys) -> None:
     from slipway.cli.deploy_cmds import _until_done
 
     with pytest.raises(typer.Exit) as stopped:
-        _until_done(_Interrupted(), {"name": "web"}, "dep_1", follow=True, as_json=False)  # type: ignore[arg-type]
+        _until_done(_Interrupted(), "web", "dep_1", follow=True, as_json=False)  # type: ignore[arg-type]
     assert stopped.value.exit_code == 130
     said = capsys.readouterr().err
     assert "Deployment dep_1 goes on" in said

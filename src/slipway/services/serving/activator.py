@@ -79,28 +79,25 @@ class Activator:
         parsed = parse_revision_key(key)
         if parsed is None:  # never one of our routes' keys
             return
-        found = await load_app(platform, parsed.workspace_id, parsed.app_id)
-        if found is None:
-            platform.router.refuse_held(key, "the app no longer exists", REFUSE_SECONDS)
-            return
-        workspace, app = found
-        scoped = platform.store.scoped(workspace.id)
-        async with platform.app_lock(app.id):
-            fresh = await scoped.apps.get(app.id)
-            if fresh is None:
+        async with platform.app_lock(parsed.app_id):  # read and written under the app's lock
+            found = await load_app(platform, parsed.workspace_id, parsed.app_id)
+            if found is None:
+                platform.router.refuse_held(key, "the app no longer exists", REFUSE_SECONDS)
                 return
-            if fresh.replicas == 0 and fresh.scales_to_zero:
-                fresh = replace(fresh, replicas=max(1, fresh.min_replicas))
-                await scoped.apps.update(fresh)  # desired state, as the autoscaler writes it
+            workspace, app = found
+            if app.replicas == 0 and app.scales_to_zero:
+                app = replace(app, replicas=max(1, app.min_replicas))
+                # desired state, as the autoscaler writes it
+                await platform.store.scoped(workspace.id).apps.update(app)
                 events.event(
                     "activation",
                     f"activating {workspace.name}/{app.name} {parsed.revision}: 0 -> "
-                    f"{fresh.replicas} replicas (requests wait)",
+                    f"{app.replicas} replicas (requests wait)",
                     app=app.id,
                     workspace=workspace.id,
                     revision=parsed.revision,
                 )
-            await reconcile_locked(platform, workspace, fresh)
+            await reconcile_locked(platform, workspace, app)
         scheduled = clock()
         try:
             timeout = platform.settings.health_timeout_seconds
@@ -119,7 +116,7 @@ class Activator:
             platform.router.refuse_held(key, short_reason(failure), REFUSE_SECONDS)
             return
         ready = clock()
-        await sync_routes(platform, workspace, fresh)
+        await sync_routes(platform, workspace, app)
         phases = (
             ("scheduled", scheduled - began),
             ("started", ready - scheduled),

@@ -7,9 +7,8 @@ Its input is the router's load (`Router.load`: per revision, concurrency-seconds
 requests, counters that only grow), and that of every other router process
 (`loadshare.py`): two readings a tick apart give each revision's average concurrency over
 the tick, summed over the routers; the app's is the sum over the revisions in its traffic
-list. The
-replicas are then shared among revisions by traffic (`domain/replicacounts.py`), so
-revisions that share traffic are scaled by their share of the load.
+list. The replicas are then shared among revisions by traffic (`domain/replicacounts.py`),
+so revisions that share traffic are scaled by their share of the load.
 
 An app with `minReplicas` 0 goes to zero replicas once no request has been in flight for
 `zero_after_seconds` (the grace period, 60 s by default: `SLIPWAY_SCALE_TO_ZERO_SECONDS`);

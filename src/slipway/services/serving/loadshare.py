@@ -73,7 +73,8 @@ def received(platform: Platform, payload: str) -> None:
         return
     now = time.monotonic()
     remote = platform.remote_loads
-    remote.setdefault(sender, ({}, now))[0].update(load)
-    remote[sender] = (remote[sender][0], now)
+    counters, _ = remote.get(sender, ({}, now))
+    counters.update(load)  # only the revisions that moved were sent
+    remote[sender] = (counters, now)
     for gone in [s for s, (_, at) in remote.items() if now - at > FORGET_SECONDS]:
         del remote[gone]
