@@ -27,8 +27,16 @@ class Target:
 
 @dataclass(frozen=True)
 class Route:
-    host: str  # lowercase, without the port
+    host: str  # lowercase, without the port; `*.example.com` matches one more label
     targets: tuple[Target, ...]
+    # HTTPS: the file (private key + chain) served for this host; None: the operator's
+    # default certificate if it has one (`--tls-cert`), else no HTTPS for the host.
+    certificate: str | None = None
+    # Plain HTTP gets a redirect to HTTPS (the app's `httpsOnly`, once a certificate exists);
+    # ACME's HTTP-01 path is always answered over plain HTTP.
+    https_only: bool = False
+    # ACME HTTP-01 answers served at /.well-known/acme-challenge/{token}: (token, answer).
+    challenges: tuple[tuple[str, str], ...] = ()
 
 
 def app_host(app: str, workspace: str, base_domain: str) -> str:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 import sys
 from typing import Any
 
@@ -26,6 +27,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from slipway.router.limits import EdgeLimits
 from slipway.router.remote import MAX_LINE_BYTES, inherited_socket, routes_from_wire
 from slipway.router.server import RouterServer, loop_factory
+from slipway.router.tls import Certificates
 
 log = logging.getLogger("slipway.router")
 
@@ -84,25 +86,42 @@ class Child:
                 self.send({"load": {k: list(v) for k, v in self.server.load().items()}})
 
 
-async def run(control_fd: int, host: str, port: int, trusted: list[str]) -> int:
+async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
-    control = inherited_socket(control_fd)
+    control = inherited_socket(args.control_fd)
     reader, writer = await asyncio.open_connection(sock=control, limit=MAX_LINE_BYTES)
     registry = CollectorRegistry()
     ProcessCollector(namespace="slipway_router", registry=registry)  # its CPU, memory, fds
-    server = RouterServer(registry=registry, limits=EdgeLimits.from_env(), trusted=trusted)
+    hello: dict[str, Any] = {"ready": True}
+    try:
+        certificates = Certificates(args.tls_cert or None, args.tls_key or None)
+    except (OSError, ssl.SSLError) as exc:
+        hello = {"error": f"the router cannot load the certificate {args.tls_cert}: {exc}"}
+        certificates = Certificates()
+    server = RouterServer(
+        registry=registry,
+        limits=EdgeLimits.from_env(),
+        trusted=[a for a in args.trusted.split(",") if a],
+        certificates=certificates,
+    )
     child = Child(server, registry)
     child.writer = writer
     server.on_activate(lambda key: child.send({"activate": key}))
-    try:
-        await server.start(host, port)
-    except OSError as exc:
-        child.send({"error": f"the router cannot listen on {host}:{port}: {exc.strerror}"})
+    host, port, https_port = args.host, args.port, args.https_port
+    if "error" not in hello:
+        try:
+            await server.start(host, port, https_port=https_port)
+        except OSError as exc:
+            where = f"{port}" if https_port is None else f"{port} and {https_port}"
+            hello = {"error": f"the router cannot listen on {host}:{where}: {exc.strerror}"}
+    if "error" in hello:
+        child.send(hello)
         await writer.drain()
+        await server.close()
         return 1
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    child.send({"ready": True})
+    child.send(hello)
     pusher = loop.create_task(child.push())
 
     async def read() -> None:
@@ -134,12 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--trusted", default="", help="trusted proxies, comma-separated")
+    parser.add_argument("--https-port", type=int, default=None)
+    parser.add_argument("--tls-cert", default="", help="the default certificate (chain) file")
+    parser.add_argument("--tls-key", default="", help="its key, unless in the same file")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="router: %(levelname)s %(message)s")
-    trusted = [a for a in args.trusted.split(",") if a]
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(run(args.control_fd, args.host, args.port, trusted))
+        return runner.run(run(args))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import httptools
 from slipway.router.exchange import (
     BAD_GATEWAY,
     BAD_REQUEST,
+    CHALLENGE_PREFIX,
     GATEWAY_TIMEOUT,
     HEAD_TOO_LARGE,
     METHOD_NOT_ALLOWED,
@@ -52,12 +53,15 @@ from slipway.router.exchange import (
     UNAVAILABLE,
     Exchange,
     build_head,
+    challenge_answer,
     closing,
+    redirect,
 )
+from slipway.router.table import normalize_host
 
 if TYPE_CHECKING:
     from slipway.router.server import RouterServer
-    from slipway.router.table import CompiledTarget
+    from slipway.router.table import CompiledRoute, CompiledTarget
 
 _LAST_CHUNK = b"0\r\n\r\n"
 _LABEL = rb"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -81,8 +85,9 @@ def valid_host(value: bytes) -> bool:
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, server: RouterServer) -> None:
+    def __init__(self, server: RouterServer, *, tls: bool = False) -> None:
         self.server = server
+        self.tls = tls  # came in over HTTPS (the transport decrypts)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.write_paused = False  # our write buffer is full: upstreams must not read
@@ -201,7 +206,7 @@ class ClientConnection(asyncio.Protocol):
                 authority, url = absolute.group(1), absolute.group(2) or b"/"
         ex = Exchange()
         ex.http10 = parser.get_http_version() == "1.0"
-        host = build_head(ex, method, url, headers, self.peer, self.trusted)
+        host = build_head(ex, method, url, headers, self.peer, self.trusted, tls=self.tls)
         if ex.hosts > 1 or (ex.hosts == 0 and authority is None and not ex.http10):
             raise _Refused(BAD_REQUEST, "bad_request")
         if authority is not None:
@@ -214,6 +219,12 @@ class ClientConnection(asyncio.Protocol):
             route = server.resolve(host)
         if route is None:
             ex.error = NOT_FOUND
+        elif (
+            route.plain_http_rules
+            and not self.tls
+            and (answer := self._plain_http_answer(route, url, host))
+        ):
+            ex.error = answer
         else:
             target = route.pick()
             if target is None:
@@ -252,6 +263,20 @@ class ClientConnection(asyncio.Protocol):
             ex.deadline = self.server.clock + self.server.response_head_seconds
         if ex.error is not None and ex is self._active:
             self._give(ex, ex.error)
+
+    def _plain_http_answer(self, route: CompiledRoute, url: bytes, host: bytes | None) -> bytes:
+        """What plain HTTP gets without reaching the app: an ACME HTTP-01 answer, or the
+        redirect to HTTPS of a host that has a certificate (b"": go on to the app)."""
+        server = self.server
+        if route.challenges and url.startswith(CHALLENGE_PREFIX):
+            server.edge["acme_challenge"] += 1
+            token = url[len(CHALLENGE_PREFIX) :].partition(b"?")[0]
+            return challenge_answer(route.challenges.get(token))
+        if route.https_only and server.https_suffix is not None:
+            server.edge["https_redirect"] += 1
+            name = normalize_host(host).encode() if host else route.host.encode()
+            return redirect(b"https://" + name + server.https_suffix + url)
+        return b""
 
     # ------------------------------------------------------------------ proxying
 

@@ -85,6 +85,8 @@ def build_head(
     headers: list[tuple[bytes, bytes]],
     peer: bytes,
     trusted: bool = False,
+    *,
+    tls: bool = False,
 ) -> bytes | None:
     """Set `ex.head` (the upstream request head) and its framing flags; return the client's
     Host header value (None when absent; `ex.hosts` counts them) for the route lookup. The
@@ -119,7 +121,8 @@ def build_head(
     if upgrade_value and b"upgrade" in connection and not ex.http10:
         ex.upgrade = True
         parts += (b"Connection: Upgrade\r\nUpgrade: ", upgrade_value, b"\r\n")
-    parts += (b"X-Forwarded-For: ", xff, peer, b"\r\nX-Forwarded-Proto: http\r\n")
+    proto = b"https" if tls else b"http"
+    parts += (b"X-Forwarded-For: ", xff, peer, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
     if host is not None:
         parts += (b"X-Forwarded-Host: ", host, b"\r\n")
     parts.append(b"\r\n")
@@ -145,6 +148,29 @@ def closing(response: bytes) -> bytes:
         return response
     status, _, rest = response.partition(b"\r\n")
     return status + b"\r\nConnection: close\r\n" + rest
+
+
+CHALLENGE_PREFIX = b"/.well-known/acme-challenge/"
+
+
+def challenge_answer(answer: bytes | None) -> bytes:
+    """An ACME HTTP-01 response: the key authorization, or 404 for a token not asked for."""
+    if answer is None:
+        return canned("404 Not Found", "No such ACME challenge.")
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(answer), answer)
+    )
+
+
+def redirect(location: bytes) -> bytes:
+    """308 to `location` (the same method and body, on HTTPS)."""
+    body = b"Redirecting to " + location + b"\n"
+    return (
+        b"HTTP/1.1 308 Permanent Redirect\r\nLocation: %b\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%b"
+        % (location, len(body), body)
+    )
 
 
 NOT_FOUND = canned("404 Not Found", "No app is served at this host.")

@@ -54,6 +54,9 @@ def routes_to_wire(routes: Sequence[Route]) -> list[dict[str, Any]]:
                 }
                 for t in r.targets
             ],
+            "certificate": r.certificate,
+            "httpsOnly": r.https_only,
+            "challenges": [list(c) for c in r.challenges],
         }
         for r in routes
     ]
@@ -72,6 +75,9 @@ def routes_from_wire(data: list[dict[str, Any]]) -> list[Route]:
                 )
                 for t in r["targets"]
             ),
+            certificate=str(r["certificate"]) if r.get("certificate") else None,
+            https_only=bool(r.get("httpsOnly", False)),
+            challenges=tuple((str(t), str(a)) for t, a in r.get("challenges", ())),
         )
         for r in data
     ]
@@ -84,10 +90,21 @@ class RouterChildFailed(RuntimeError):
 class RemoteRouter:
     """Implements `slipway.ports.Router` by driving a router process."""
 
-    def __init__(self, *, host: str, port: int, trusted: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        trusted: Sequence[str] = (),
+        https_port: int | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.trusted = tuple(trusted)
+        self.https_port = https_port
+        self.tls = (tls_cert or "", tls_key or "")
         self.restarts = 0
         self._routes: dict[str, Sequence[Route]] = {}
         self._in_flight: dict[str, int] = {}
@@ -184,6 +201,8 @@ class RemoteRouter:
                 sys.executable, "-m", "slipway.router.child",
                 "--control-fd", str(theirs.fileno()), "--host", self.host,
                 "--port", str(self.port), "--trusted", ",".join(self.trusted),
+                *(() if self.https_port is None else ("--https-port", str(self.https_port))),
+                "--tls-cert", self.tls[0], "--tls-key", self.tls[1],
                 pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         finally:

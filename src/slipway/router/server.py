@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import REGISTRY
@@ -28,7 +29,8 @@ from slipway.router.client import ClientConnection
 from slipway.router.exchange import OVERLOADED, Exchange
 from slipway.router.limits import EdgeLimits, EdgeStats
 from slipway.router.metrics import RevisionStats, RouterCollector
-from slipway.router.table import Address, CompiledRoute, compile_routes, normalize_host
+from slipway.router.table import Address, CompiledRoute, compile_routes, lookup, normalize_host
+from slipway.router.tls import Certificates
 from slipway.router.upstream import Pool, UpstreamConnection
 from slipway.sandbox.netns import connect_in
 
@@ -54,8 +56,10 @@ class RouterServer:
         registry: CollectorRegistry | None = REGISTRY,
         limits: EdgeLimits | None = None,
         trusted: Iterable[str] = (),
+        certificates: Certificates | None = None,
     ) -> None:
         self.limits = limits or EdgeLimits()
+        self.certificates = certificates or Certificates()
         self.response_head_seconds = self.limits.response_head_seconds
         self.clock = 0.0  # the loop's time at the last sweep: what deadlines start from
         self.trusted = frozenset(address.encode() for address in trusted)
@@ -69,6 +73,9 @@ class RouterServer:
         self._app_hosts: dict[str, frozenset[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
+        # ":8443" (b"" for 443) in redirects to HTTPS; None while there is no HTTPS listener.
+        self.https_suffix: bytes | None = None
         self._registry = registry
         self._collector: RouterCollector | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -77,7 +84,7 @@ class RouterServer:
     # ------------------------------------------------------------------ Router
 
     def set_routes(self, app_id: str, routes: Sequence[Route]) -> None:
-        compiled = compile_routes(app_id, routes, self._stats_for, self.table)
+        compiled = compile_routes(app_id, routes, self._stats_for, self.table, self.certificates)
         table = {
             host: route
             for host, route in self.table.items()
@@ -88,11 +95,19 @@ class RouterServer:
         self.table = table
         self.hosts = {}
         self.activations.release(compiled.values())
+        if any(route.certificate for route in routes):
+            self._forget_certificates()
 
     def remove_app(self, app_id: str) -> None:
         hosts = self._app_hosts.pop(app_id, frozenset())
         self.table = {h: r for h, r in self.table.items() if h not in hosts}
         self.hosts = {}
+        self._forget_certificates()
+
+    def _forget_certificates(self) -> None:
+        self.certificates.keep_only(
+            {r.certificate_path for r in self.table.values() if r.certificate_path}
+        )
 
     def in_flight(self, revision_key: str) -> int:
         """Requests of that revision being proxied right now (for draining)."""
@@ -121,7 +136,7 @@ class RouterServer:
 
     def resolve(self, raw_host: bytes | None) -> CompiledRoute | None:
         """The route for a raw Host header value (port, case and all), cached."""
-        route = self.table.get(normalize_host(raw_host))
+        route = lookup(self.table, normalize_host(raw_host))
         if route is not None:
             if len(self.hosts) >= MAX_CACHED_HOSTS:
                 self.hosts = {}
@@ -130,12 +145,34 @@ class RouterServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, host: str, port: int) -> None:
+    def tls_for(self, server_name: str) -> ssl.SSLContext | None:
+        """The certificate (context) of the host a TLS client names, if it has its own."""
+        route = lookup(self.table, server_name)
+        return route.tls if route is not None else None
+
+    async def start(self, host: str, port: int, *, https_port: int | None = None) -> None:
+        """Serve plain HTTP on `port` and, when `https_port` is given, HTTPS on it."""
         loop = asyncio.get_running_loop()
         self.clock = loop.time()
         self._server = await loop.create_server(
             lambda: ClientConnection(self), host, port, reuse_address=True, backlog=1024
         )
+        if https_port is not None:
+            try:
+                self._tls_server = await loop.create_server(
+                    lambda: ClientConnection(self, tls=True),
+                    host,
+                    https_port,
+                    ssl=self.certificates.listening(self.tls_for),
+                    ssl_handshake_timeout=self.limits.head_seconds,
+                    reuse_address=True,
+                    backlog=1024,
+                )
+            except OSError:
+                self._server.close()
+                raise
+            bound = self.https_port
+            self.https_suffix = b"" if bound == 443 else b":%d" % bound
         self._sweeper = loop.create_task(self._sweep(), name="router sweep")
         if self._registry is not None and self._collector is None:
             self._collector = RouterCollector(self.stats, self.edge, self.connections)
@@ -147,6 +184,12 @@ class RouterServer:
             raise RuntimeError("the router is not started")
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def https_port(self) -> int:
+        if self._tls_server is None or not self._tls_server.sockets:
+            raise RuntimeError("the router serves no HTTPS")
+        return int(self._tls_server.sockets[0].getsockname()[1])
+
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -154,8 +197,9 @@ class RouterServer:
         if self._collector is not None and self._registry is not None:
             self._registry.unregister(self._collector)
             self._collector = None
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
@@ -163,10 +207,11 @@ class RouterServer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-            self._server = None
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.wait_closed(), 5)
+        self._server = self._tls_server = None
 
     # ------------------------------------------------------------------ for the protocols
 

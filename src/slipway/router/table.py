@@ -15,10 +15,12 @@ requests however often it is pushed. A different split starts its own sequence.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 
 from slipway.domain.routes import Route, Target
 from slipway.router.metrics import RevisionStats
+from slipway.router.tls import Certificates
 from slipway.router.wrr import SmoothWRR
 
 Address = tuple[str, int, str]  # host, port, network namespace ("" = the host's)
@@ -48,7 +50,19 @@ class CompiledTarget:
 
 
 class CompiledRoute:
-    __slots__ = ("_only", "_split", "_targets", "_wrr", "app_id", "host")
+    __slots__ = (
+        "_only",
+        "_split",
+        "_targets",
+        "_wrr",
+        "app_id",
+        "certificate_path",
+        "challenges",
+        "host",
+        "https_only",
+        "plain_http_rules",
+        "tls",
+    )
 
     def __init__(
         self,
@@ -56,9 +70,16 @@ class CompiledRoute:
         route: Route,
         stats: Callable[[str], RevisionStats],
         previous: CompiledRoute | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.app_id = app_id
         self.host = route.host
+        self.tls = tls  # this host's own certificate (None: the default one, if any)
+        self.certificate_path = route.certificate
+        self.https_only = route.https_only
+        self.challenges = {t.encode(): a.encode() for t, a in route.challenges}
+        # Plain HTTP answers something itself (a redirect, an ACME answer): one flag to test.
+        self.plain_http_rules = route.https_only or bool(self.challenges)
         weighted = [
             (CompiledTarget(t, stats(t.revision)), t.weight)
             for t in route.targets
@@ -91,6 +112,14 @@ class CompiledRoute:
         return self._wrr.pick() if len(self._wrr) else None
 
 
+def lookup(table: Mapping[str, CompiledRoute], host: str) -> CompiledRoute | None:
+    """`host`'s route: its own, else a wildcard's one label up (`*.example.com`)."""
+    route = table.get(host)
+    if route is None and "." in host:
+        route = table.get("*." + host.partition(".")[2])
+    return route
+
+
 def normalize_host(raw: bytes | None) -> str:
     """Lowercase and strip the port: b"Api.Example.com:8080" → "api.example.com"."""
     if not raw:
@@ -108,13 +137,16 @@ def compile_routes(
     routes: Sequence[Route],
     stats: Callable[[str], RevisionStats],
     previous: Mapping[str, CompiledRoute] | None = None,
+    certificates: Certificates | None = None,
 ) -> dict[str, CompiledRoute]:
-    """The app's hosts compiled, each going on from its `previous` route (same split)."""
+    """The app's hosts compiled, each going on from its `previous` route (same split), with
+    its certificate loaded (cached by file) when it has one."""
     compiled = {}
     for route in routes:
         host = normalize_host(route.host.encode())
         before = previous.get(host) if previous is not None else None
         if before is not None and before.app_id != app_id:
             before = None
-        compiled[host] = CompiledRoute(app_id, route, stats, before)
+        tls = certificates.context(route.certificate) if certificates is not None else None
+        compiled[host] = CompiledRoute(app_id, route, stats, before, tls)
     return compiled
