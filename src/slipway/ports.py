@@ -17,6 +17,7 @@ from slipway.domain.models import (
     App,
     Commit,
     Deployment,
+    Domain,
     IdempotencyRecord,
     Image,
     Revision,
@@ -129,6 +130,13 @@ class IdempotencyRepo(Protocol):
     async def release(self, key: str) -> None: ...  # the first request failed: forget it
 
 
+class DomainRepo(Protocol):
+    async def create(self, domain: Domain) -> None: ...  # Conflict: the hostname is taken
+    async def list(self, app_id: str) -> list[Domain]: ...  # by hostname
+    async def get(self, app_id: str, key: str) -> Domain | None: ...  # by id or hostname
+    async def delete(self, app_id: str, domain_id: str) -> bool: ...
+
+
 class ScopedStore(Protocol):
     workspace_id: str
     api_keys: ApiKeyRepo
@@ -139,6 +147,7 @@ class ScopedStore(Protocol):
     warmups: WarmupRepo
     logs: LogRepo
     idempotency: IdempotencyRepo
+    domains: DomainRepo
 
 
 class Tenants(Protocol):
@@ -161,6 +170,14 @@ class PlatformView(Protocol):
 
     async def active_deployments(self) -> list[Deployment]: ...  # building or deploying
     async def serving_apps(self) -> list[tuple[Workspace, App]]: ...  # apps with traffic
+
+
+class CertificateBoard(Protocol):
+    """Custom domains across workspaces: the certificate loop and `/metrics`."""
+
+    async def domains_due(self, now: datetime) -> list[Domain]: ...  # next_attempt_at <= now
+    async def all_domains(self) -> list[Domain]: ...
+    async def save_domain(self, domain: Domain) -> bool: ...  # False: it was deleted
 
 
 class DeploymentLeases(Protocol):
@@ -230,6 +247,7 @@ class Store(
     NamedLeases,
     ReplicaBoard,
     Notifier,
+    CertificateBoard,
     Protocol,
 ):
     """All of it, as bootstrap opens it (`store.SqlStore`); a user that needs one part
@@ -412,4 +430,72 @@ class Router(Protocol):
     async def metrics(self) -> bytes:
         """The router's Prometheus text when it keeps its figures in another process, for
         `/metrics` to append; empty when they are in this process's registry already."""
+        ...
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A certificate an authority issued, with the private key made for it."""
+
+    chain_pem: bytes  # the leaf first, then the intermediates
+    key_pem: bytes  # PKCS#8, unencrypted (kept 0600 in the data dir, never in the store)
+    not_before: datetime
+    not_after: datetime
+    serial: str  # hex
+    issuer: str  # the issuer's common name
+
+
+class CertificateError(Exception):
+    """The authority would not issue: `reason` is one sentence for the user, from the
+    authority's own problem detail where it gave one (a failed challenge says what the
+    validation saw). `retryable`: trying again later may help (an unreachable or busy
+    authority, a rate limit) rather than needing the user to change something."""
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+ChallengeHook = Callable[[str, str], Awaitable[None]]
+"""`publish(token, key_authorization)`: returns once every router answers
+`GET /.well-known/acme-challenge/{token}` on the hostname with `key_authorization`."""
+
+
+class CertificateAuthority(Protocol):
+    """An ACME (RFC 8555) directory: orders a certificate for one hostname, proving control
+    of it with an HTTP-01 challenge that the router serves."""
+
+    async def issue(
+        self, hostname: str, *, publish: ChallengeHook, withdraw: Callable[[str], Awaitable[None]]
+    ) -> IssuedCertificate:
+        """Order, answer the challenge (after `publish`), finalize with a new key, download.
+        `withdraw(token)` runs when the challenge is over, whatever the outcome. Raises
+        `CertificateError`."""
+        ...
+
+
+class DnsCheck(Protocol):
+    async def points_here(
+        self, hostname: str, *, cname_targets: Sequence[str], addresses: Sequence[str]
+    ) -> str | None:
+        """None when `hostname` reaches the platform: a CNAME to one of `cname_targets`, or
+        A/AAAA records that are all in `addresses`. Otherwise one sentence saying what DNS
+        answered (no record, another address, a CNAME elsewhere, the resolver failed)."""
+        ...
+
+
+class CertificateFiles(Protocol):
+    """Certificates and their keys in the data dir, one private file each (key + chain)."""
+
+    def save(self, hostname: str, cert: IssuedCertificate) -> str:
+        """Write it (0600, atomically, named by its fingerprint) and return the file's path;
+        earlier files of the hostname stay until `prune`."""
+        ...
+
+    def prune(self, hostname: str, *, keep: str | None) -> None:
+        """Delete the hostname's files except `keep` (None: all of them)."""
         ...

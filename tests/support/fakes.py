@@ -270,7 +270,16 @@ class _FaultyRepo:
 class _FaultyScoped:
     def __init__(self, scoped: ScopedStore, faults: Faults) -> None:
         self.workspace_id = scoped.workspace_id
-        for name in ("api_keys", "apps", "deployments", "revisions", "traffic", "warmups", "logs"):
+        for name in (
+            "api_keys",
+            "apps",
+            "deployments",
+            "revisions",
+            "traffic",
+            "warmups",
+            "logs",
+            "domains",
+        ):
             setattr(self, name, _FaultyRepo(name, getattr(scoped, name), faults))
         self.idempotency = _FaultyRepo("idempotency", scoped.idempotency, faults)
 

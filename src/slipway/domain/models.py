@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from slipway.domain.states import DeploymentStatus
 
@@ -56,11 +57,44 @@ class App:
     # Platform-unique and never reused, handed out by the store when the app is created: the
     # app's sandboxes run as a host uid of their own derived from it.
     serial: int = 0
+    https_only: bool = True  # plain HTTP redirects to HTTPS on hosts that have a certificate
 
     @property
     def scales_to_zero(self) -> bool:
         """Autoscaled down to zero replicas when idle; a request starts it again."""
         return self.max_replicas is not None and self.min_replicas == 0
+
+
+DomainStatus = Literal["pendingDns", "issuing", "ready", "failed"]
+DOMAIN_STATUSES: tuple[DomainStatus, ...] = ("pendingDns", "issuing", "ready", "failed")
+
+
+@dataclass
+class Domain:
+    """A hostname of the user's own bound to an app (or to one of its tags), and the state of
+    its certificate (`domain/domains.py` has the rules, `services/serving/certificates.py`
+    the loop that moves it)."""
+
+    id: str
+    workspace_id: str
+    app_id: str
+    hostname: str  # lowercase, no trailing dot; unique in the whole platform
+    created_at: datetime
+    updated_at: datetime
+    tag: str | None = None  # None: the app's split; else that tag's revision
+    status: DomainStatus = "pendingDns"
+    reason: str | None = None  # why it is not ready (or why the last renewal failed)
+    attempts: int = 0  # failed attempts since the last success (the backoff's step)
+    next_attempt_at: datetime | None = None  # when the certificate loop looks at it again
+    # The certificate: a file (key + chain, 0600) in the data dir named by its fingerprint.
+    certificate_path: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    serial: str | None = None
+    issuer: str | None = None
+    # The HTTP-01 challenge being answered (not a secret: served to whoever asks).
+    challenge_token: str | None = None
+    challenge_answer: str | None = None
 
 
 @dataclass

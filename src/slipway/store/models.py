@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from slipway.store.types import UTCDateTime
@@ -38,6 +39,7 @@ from slipway.store.types import UTCDateTime
 ID = String(40)
 NAME = String(100)
 STATUS_CHECK = "status IN ('queued', 'building', 'deploying', 'succeeded', 'failed', 'cancelled')"
+DOMAIN_STATUS_CHECK = "status IN ('pendingDns', 'issuing', 'ready', 'failed')"
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 SEQ = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -108,6 +110,7 @@ class AppRow(Base):
     memory_mb: Mapped[int | None]  # 0005
     target_concurrency: Mapped[int] = mapped_column(server_default="10")  # 0007
     serial: Mapped[int] = mapped_column(server_default="0")  # 0005, from counters.app_serial
+    https_only: Mapped[bool] = mapped_column(Boolean, server_default=sa_true())  # 0008
 
 
 class DeploymentRow(Base):
@@ -286,6 +289,44 @@ class ReplicaRow(Base):
     netns: Mapped[str] = mapped_column(String(200), default="", server_default="")  # 0005
     ready: Mapped[bool] = mapped_column(Boolean)
     heartbeat_at: Mapped[datetime]
+
+
+class DomainRow(Base):
+    """A custom domain of an app (0008): `hostname` is unique in the whole platform (the
+    index decides a race between two workspaces), and the certificate's state and file
+    (the file holds the key: it lives in the data dir, never here)."""
+
+    __tablename__ = "domains"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "app_id"],
+            ["apps.workspace_id", "apps.id"],
+            ondelete="CASCADE",
+        ),
+        Index("uq_domains_hostname", "hostname", unique=True),
+        Index(None, "workspace_id", "app_id"),
+        Index(None, "next_attempt_at"),
+        CheckConstraint(DOMAIN_STATUS_CHECK, name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ID)
+    app_id: Mapped[str] = mapped_column(ID)
+    hostname: Mapped[str] = mapped_column(String(253))
+    tag: Mapped[str | None] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    certificate_path: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime | None]
+    not_after: Mapped[datetime | None]
+    serial: Mapped[str | None] = mapped_column(String(100))
+    issuer: Mapped[str | None] = mapped_column(Text)
+    challenge_token: Mapped[str | None] = mapped_column(String(200))
+    challenge_answer: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class CounterRow(Base):

@@ -27,6 +27,7 @@ from slipway.store.models import (
     AppRow,
     CounterRow,
     DeploymentRow,
+    DomainRow,
     LogLineRow,
     RevisionRow,
     TrafficRow,
@@ -200,8 +201,8 @@ class SqlAppRepo(ScopedRepo):
             await session.execute(stmt)
 
     async def delete(self, app_id: str) -> bool:
-        """Delete the app with its deployments, revisions, traffic splits, warm-ups and log
-        lines."""
+        """Delete the app with its deployments, revisions, traffic splits, warm-ups, custom
+        domains and log lines."""
         ws = self._ws
         deployments = select(DeploymentRow.id).where(
             DeploymentRow.workspace_id == ws, DeploymentRow.app_id == app_id
@@ -212,6 +213,7 @@ class SqlAppRepo(ScopedRepo):
             ),
             delete(TrafficRow).where(TrafficRow.workspace_id == ws, TrafficRow.app_id == app_id),
             delete(WarmupRow).where(WarmupRow.workspace_id == ws, WarmupRow.app_id == app_id),
+            delete(DomainRow).where(DomainRow.workspace_id == ws, DomainRow.app_id == app_id),
             delete(RevisionRow).where(RevisionRow.workspace_id == ws, RevisionRow.app_id == app_id),
             delete(DeploymentRow).where(
                 DeploymentRow.workspace_id == ws, DeploymentRow.app_id == app_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import exists, or_, select, text, update
 
 from slipway.domain.models import ApiKey, App, Deployment, Workspace, utcnow
 from slipway.domain.states import DeploymentStatus
@@ -18,6 +18,7 @@ from slipway.ports import (
     ApiKeyRepo,
     AppRepo,
     DeploymentRepo,
+    DomainRepo,
     IdempotencyRepo,
     LogRepo,
     RevisionRepo,
@@ -35,11 +36,19 @@ from slipway.store.deployments import (
     SqlTrafficRepo,
     SqlWarmupRepo,
 )
+from slipway.store.domains import DomainMethods, SqlDomainRepo
 from slipway.store.engine import Database
 from slipway.store.idempotency import SqlIdempotencyRepo
 from slipway.store.leases import LeaseMethods
 from slipway.store.migrate import seal_plaintext_rows, upgrade
-from slipway.store.models import ApiKeyRow, AppRow, DeploymentRow, TrafficRow, WorkspaceRow
+from slipway.store.models import (
+    ApiKeyRow,
+    AppRow,
+    DeploymentRow,
+    DomainRow,
+    TrafficRow,
+    WorkspaceRow,
+)
 from slipway.store.published import ReplicaMethods
 from slipway.store.repositories import SqlApiKeyRepo, SqlAppRepo, SqlWorkspaceRepo
 from slipway.store.sealing import EnvCipher
@@ -61,15 +70,17 @@ class ScopedSqlStore:
         self.warmups: WarmupRepo = SqlWarmupRepo(db, workspace_id)
         self.logs: LogRepo = SqlLogRepo(db, workspace_id)
         self.idempotency: IdempotencyRepo = SqlIdempotencyRepo(db, workspace_id)
+        self.domains: DomainRepo = SqlDomainRepo(db, workspace_id)
 
 
-class SqlStore(LeaseMethods, ReplicaMethods):
+class SqlStore(LeaseMethods, ReplicaMethods, DomainMethods):
     """A `Store` on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql://...`).
 
     `connect_args` go to the driver unchanged (e.g. asyncpg's `server_settings`). `cipher`
     seals env values at rest (`sealing.py`); without one, a key of this process only.
     Leases (`leases.py`) come from `LeaseMethods`, published replicas and NOTIFY
-    (`replicas.py`) from `ReplicaMethods`.
+    (`replicas.py`) from `ReplicaMethods`, the certificate loop's questions (`domains.py`)
+    from `DomainMethods`.
     """
 
     def __init__(
@@ -126,14 +137,19 @@ class SqlStore(LeaseMethods, ReplicaMethods):
             return [mapping.deployment(row) for row in await session.scalars(query)]
 
     async def serving_apps(self) -> list[tuple[Workspace, App]]:
-        """Every app with at least one traffic split, with its workspace."""
+        """Every app the router serves (at least one traffic split, or a custom domain: its
+        certificate's challenge is answered before the app is deployed), with its
+        workspace."""
         has_traffic = exists().where(
             TrafficRow.workspace_id == AppRow.workspace_id, TrafficRow.app_id == AppRow.id
+        )
+        has_domain = exists().where(
+            DomainRow.workspace_id == AppRow.workspace_id, DomainRow.app_id == AppRow.id
         )
         query = (
             select(WorkspaceRow, AppRow)
             .join(AppRow, AppRow.workspace_id == WorkspaceRow.id)
-            .where(has_traffic)
+            .where(or_(has_traffic, has_domain))
             .order_by(WorkspaceRow.name, AppRow.name)
         )
         async with self._db.read() as session:

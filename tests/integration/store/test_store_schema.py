@@ -27,7 +27,7 @@ async def test_migrate_twice_is_a_no_op(store: SqlStore) -> None:
     assert await store.workspaces.get(ws.id) == ws
     async with store._db.read() as session:
         assert (await session.execute(text("SELECT version_num FROM alembic_version"))).all() == [
-            ("0007",)
+            ("0008",)
         ]
 
 
@@ -88,4 +88,4 @@ async def test_processes_starting_at_once_migrate_a_fresh_database_once(make_sto
         await s.migrate()  # and again: idempotent
         async with s._db.read() as session:
             versions = await session.execute(text("SELECT version_num FROM alembic_version"))
-            assert versions.all() == [("0007",)]
+            assert versions.all() == [("0008",)]
