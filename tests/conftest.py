@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+# Every `slipway up`/`serve` the suite starts listens for HTTPS on a free port (the default,
+# 8443 for up and 443 for serve, would be taken by the first of the parallel platforms); the
+# HTTPS tests pass `--https-port` themselves.
+os.environ.setdefault("SLIPWAY_HTTPS_PORT", "0")
+
 # The in-process platform fixtures (store, platform, client) of the API and security tests.
 pytest_plugins = ["tests.integration.api.platform_fixtures"]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -32,21 +33,26 @@ from slipway.api.connections import HEAD_TIMEOUT_SECONDS, HeaderLimit, with_head
 from slipway.api.limits import ApiLimits, trusted_proxies
 from slipway.builder.local import LocalBuilder
 from slipway.builder.source import GitSource
+from slipway.certs.authority import AcmeAuthority
+from slipway.certs.dns import ResolverDnsCheck
+from slipway.certs.files import CertificateDir
 from slipway.domain.giturls import LocalRepos
 from slipway.ports import Router
 from slipway.router import RouterServer
 from slipway.router.limits import EdgeLimits
 from slipway.router.remote import RemoteRouter, RouterChildFailed
+from slipway.router.tls import Certificates, certificate_names
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
 from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost
 from slipway.services.deploy.pipeline import Worker
 from slipway.services.deploy.recovery import LeaseSweeper
-from slipway.services.platform import Platform, Settings, leasing
+from slipway.services.platform import CertificateTools, Platform, Settings, leasing
 from slipway.services.platform.leasing import Leadership, LeaseSettings
 from slipway.services.platform.loghub import LOGS_CHANNEL
 from slipway.services.serving.activator import Activator
 from slipway.services.serving.autoscaler import Autoscaler
+from slipway.services.serving.certificates import CertificateLoop
 from slipway.services.serving.loadshare import LOAD_CHANNEL, received, send_loads
 from slipway.services.serving.published import PublishedRuntime, ReplicaPublisher
 from slipway.services.serving.reconcile import (
@@ -63,6 +69,7 @@ from slipway.store.sealing import KEY_ENV, load_cipher
 log = logging.getLogger("slipway")
 
 ROLES = frozenset({"api", "worker", "router"})
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 _CORES = max(2, os.cpu_count() or 2)
 
 
@@ -104,6 +111,18 @@ class Config:
     autoscale_panic_seconds: float = 6.0
     scale_to_zero_seconds: float = 60.0  # idle this long, an app with minReplicas 0 stops
     access_log: bool = False  # one line per API request (uvicorn's)
+    # HTTPS (issue 16): the router's HTTPS port (None: none; 0: any free one), the
+    # operator's default certificate (a wildcard for the base domain, say), ACME for custom
+    # domains, and what their DNS may point at.
+    https_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    acme_directory: str = LETS_ENCRYPT
+    acme_email: str | None = None
+    acme_ca_bundle: str | None = None  # CAs to trust for the ACME directory's own HTTPS
+    dns_resolvers: tuple[str, ...] = ()  # "ip[:port]"; none: the system's
+    public_addresses: tuple[str, ...] = ()  # what a custom domain's A/AAAA may point at
+    allow_wildcard_domains: bool = False
 
     @property
     def local_git(self) -> LocalRepos:
@@ -141,9 +160,34 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
         "autoscale_stable_seconds": float(env.get("SLIPWAY_AUTOSCALE_STABLE_SECONDS", "60")),
         "autoscale_panic_seconds": float(env.get("SLIPWAY_AUTOSCALE_PANIC_SECONDS", "6")),
         "scale_to_zero_seconds": float(env.get("SLIPWAY_SCALE_TO_ZERO_SECONDS", "60")),
+        "tls_cert": env.get("SLIPWAY_TLS_CERT") or None,
+        "tls_key": env.get("SLIPWAY_TLS_KEY") or None,
+        "acme_directory": env.get("SLIPWAY_ACME_DIRECTORY") or LETS_ENCRYPT,
+        "acme_email": env.get("SLIPWAY_ACME_EMAIL") or None,
+        "acme_ca_bundle": env.get("SLIPWAY_ACME_CA_BUNDLE") or None,
+        "dns_resolvers": _listed(env.get("SLIPWAY_DNS_RESOLVERS", "")),
+        "public_addresses": _listed(env.get("SLIPWAY_PUBLIC_ADDRESSES", "")),
+        "allow_wildcard_domains": env.get("SLIPWAY_ALLOW_WILDCARD_DOMAINS", "") == "1",
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
+
+
+def _listed(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def parse_https_port(value: str | None, default: int) -> int | None:
+    """`--https-port` / `SLIPWAY_HTTPS_PORT`: a port, 0 (any free one), or `off`; unset:
+    `default`. ValueError otherwise."""
+    if value is None or value == "":
+        return default
+    if value.lower() == "off":
+        return None
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{value} is not a port")
+    return port
 
 
 def secure_data_dir(data_dir: Path) -> None:
@@ -177,8 +221,34 @@ def make_router(config: Config) -> RouterServer | RemoteRouter:
     is such a process already and serves in it. Without the role it is an unused table."""
     trusted = trusted_proxies(os.environ)
     if "router" in config.roles and len(config.roles) > 1:
-        return RemoteRouter(host=config.host, port=config.router_port, trusted=trusted)
-    return RouterServer(limits=EdgeLimits.from_env(), trusted=trusted)
+        return RemoteRouter(
+            host=config.host,
+            port=config.router_port,
+            trusted=trusted,
+            https_port=config.https_port,
+            tls_cert=config.tls_cert,
+            tls_key=config.tls_key,
+        )
+    certificates = Certificates()
+    if "router" in config.roles and config.tls_cert:
+        certificates = Certificates(config.tls_cert, config.tls_key)
+    return RouterServer(limits=EdgeLimits.from_env(), trusted=trusted, certificates=certificates)
+
+
+def make_certificate_tools(config: Config) -> CertificateTools:
+    """ACME for custom domains: its account in the data dir's `acme/`, certificates in
+    `certs/` (both private, like all of the data dir)."""
+    data = config.data_dir.resolve()
+    return CertificateTools(
+        authority=AcmeAuthority(
+            config.acme_directory,
+            data / "acme",
+            ca_bundle=config.acme_ca_bundle,
+            email=config.acme_email,
+        ),
+        dns=ResolverDnsCheck(config.dns_resolvers),
+        files=CertificateDir(data / "certs"),
+    )
 
 
 def make_sandbox(config: Config) -> SandboxHost:
@@ -209,7 +279,12 @@ def build_platform(
             builds_per_workspace=config.builds_per_workspace,
             health_timeout_seconds=config.health_timeout_seconds,
             drain_seconds=config.drain_seconds,
+            https_port=config.https_port,
+            tls_names=certificate_names(config.tls_cert) if config.tls_cert else (),
+            allow_wildcard_domains=config.allow_wildcard_domains,
+            public_addresses=config.public_addresses,
         ),
+        certificates=make_certificate_tools(config),
     )
 
 
@@ -293,13 +368,20 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             except RouterChildFailed as exc:
                 raise SystemExit(f"Slipway cannot start its router: {exc}") from exc
         elif "router" in roles:
-            await router.start(config.host, config.router_port)
+            await router.start(config.host, config.router_port, https_port=config.https_port)
+        if "router" in roles and config.https_port is not None:  # 0: the port it got
+            https_port = router.https_port
+            platform.settings = dataclasses.replace(platform.settings, https_port=https_port)
+            config = dataclasses.replace(config, https_port=https_port)
         await sweeper.start_up()
         tasks = [loop.create_task(sweeper.run(), name="sweeper")]
         tasks += [loop.create_task(coro, name="cluster") for coro in cluster]
         if "worker" in roles:
             tasks.append(loop.create_task(worker.run(), name="worker"))
             tasks.append(loop.create_task(leader.run(), name="leader"))
+            if platform.certificates is not None:  # in the replica owner only (its own check)
+                certificates = CertificateLoop(platform, platform.certificates)
+                tasks.append(loop.create_task(certificates.run(), name="certificates"))
         if {"worker", "router"} <= roles:  # the autoscaler reads this process's router's load
             autoscaler = Autoscaler(
                 platform,
@@ -410,6 +492,8 @@ def _announce(config: Config, *, first_start: bool) -> None:
         parts.append(f"API {api}")
     if "router" in config.roles:
         parts.append(f"router http://*.{config.base_domain}:{config.router_port}")
+        if config.https_port is not None:
+            parts.append(f"https://*.{config.base_domain}:{config.https_port}")
     parts.append(f"data {config.data_dir.resolve()}")
     log.warning("Slipway is up: %s", ", ".join(parts))
     if first_start and "api" in config.roles:

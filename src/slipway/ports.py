@@ -8,7 +8,7 @@ workspace in the repository layer, so a handler cannot forget to.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -441,7 +441,7 @@ class IssuedCertificate:
     """A certificate an authority issued, with the private key made for it."""
 
     chain_pem: bytes  # the leaf first, then the intermediates
-    key_pem: bytes  # PKCS#8, unencrypted (kept 0600 in the data dir, never in the store)
+    key_pem: bytes = field(repr=False)  # PKCS#8, unencrypted: 0600 in the data dir only
     not_before: datetime
     not_after: datetime
     serial: str  # hex

@@ -7,8 +7,9 @@ lives by default.
   terminal a second, empty database).
 - **Host**: every program the roles will run (the sandbox's, git) and root, each missing one
   named with the command that installs it; caddy only warned about (static sites need it).
-- **Ports**: the API's and the router's, bound once and let go, so a clash is one line naming
-  the port and the flag that changes it, before anything is announced.
+- **Ports**: the API's and the router's (HTTP and HTTPS), bound once and let go, so a clash
+  is one line naming the port and the flag that changes it, before anything is announced.
+- **Certificate**: the operator's default one (`--tls-cert`) loads, with its key.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import errno
 import os
 import shutil
 import socket
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 
+from slipway.router.tls import load_context
 from slipway.sandbox import SandboxHost
 
 DATA_DIR_ENV = "SLIPWAY_DATA_DIR"
@@ -69,3 +72,13 @@ def port_problems(host: str, ports: Iterable[tuple[int, str, str]]) -> list[str]
             why = "is in use" if in_use else f"cannot be used ({exc.strerror})"
             found.append(f"port {port} ({whose}) {why} on {host}: start with {flag} PORT")
     return found
+
+
+def certificate_problems(cert: str, key: str | None) -> list[str]:
+    """The operator's default certificate (`--tls-cert/--tls-key`), if it cannot serve."""
+    try:
+        load_context(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return [f"the certificate {cert} cannot be used: {reason} (--tls-cert, --tls-key)"]
+    return []

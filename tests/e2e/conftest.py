@@ -91,10 +91,12 @@ def start_platform(
     lease_seconds: float | None = None,
     like: Platform | None = None,
     extra_env: dict[str, str] | None = None,
+    router_port: int | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Platform:
     """`slipway up` on free ports (or, with `like`, the ports and data of a stopped one)."""
     api_port = like.api_port if like else free_port()
-    router_port = like.router_port if like else free_port()
+    router_port = like.router_port if like else router_port or free_port()
     data_dir = tmp_path / "data"
     # Local repositories only from this test's directory (the data dir below it is refused).
     env = {**os.environ, "SLIPWAY_HEALTH_TIMEOUT": "15", "SLIPWAY_LOCAL_GIT_ROOTS": str(tmp_path)}
@@ -117,6 +119,7 @@ def start_platform(
                 str(api_port),
                 "--router-port",
                 str(router_port),
+                *extra_args,
             ],
             env=env,
             stdout=log,

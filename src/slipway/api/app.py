@@ -13,6 +13,7 @@ from slipway.api.routers import (
     applogs,
     apps,
     deployments,
+    domains,
     keys,
     logstream,
     metrics,
@@ -52,7 +53,8 @@ def create_app(
     app.state.metrics_token = metrics_token
     app.state.deployment_stats = DeploymentStats(platform)
     api = APIRouter(prefix=BASE_PATH)
-    for module in (apps, keys, deployments, logstream, traffic, scaling, rollbacks, applogs):
+    routers = (apps, keys, deployments, logstream, traffic, scaling, rollbacks, applogs, domains)
+    for module in routers:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(metrics.router)

@@ -70,6 +70,7 @@ class AppIn(In):
     replicas: int | None = None
     memory_mb: int | None = None
     target_concurrency: int | None = None
+    https_only: bool | None = None
 
 
 class AppOut(Out):
@@ -90,6 +91,7 @@ class AppOut(Out):
     replicas: int
     memory_mb: int | None  # per replica; null: the platform's default (512)
     target_concurrency: int  # the autoscaler's aim per replica (with maxReplicas set)
+    https_only: bool  # plain HTTP redirects to HTTPS on hosts with a certificate
     url: str
     created_at: Timestamp
     updated_at: Timestamp
@@ -110,6 +112,41 @@ class AppList(Out):
 class Deleted(Out):
     id: str
     deleted: bool = True
+
+
+# --------------------------------------------------------------------------- domains
+
+
+class DomainIn(In):
+    hostname: str
+    tag: str | None = None
+
+
+class DnsRecordOut(Out):
+    type: str
+    name: str
+    value: str
+
+
+class CertificateOut(Out):
+    not_before: Timestamp
+    not_after: Timestamp
+    serial: str | None
+    issuer: str | None
+
+
+class DomainOut(Out):
+    id: str
+    hostname: str
+    tag: str | None
+    status: str  # pendingDns | issuing | ready | failed
+    reason: str | None  # why it is not ready (or why its last renewal failed)
+    dns_record: DnsRecordOut  # what to create at the DNS provider
+    url: str
+    certificate: CertificateOut | None
+    next_check_at: Timestamp | None  # when Slipway looks at it again
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --------------------------------------------------------------------------- api keys

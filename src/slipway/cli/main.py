@@ -62,6 +62,75 @@ Host = Annotated[str, typer.Option(help="Address the API and router listen on.")
 ApiPort = Annotated[int, typer.Option(help="Port of the HTTP API.")]
 RouterPort = Annotated[int, typer.Option(help="Port apps are served on.")]
 BaseDomain = Annotated[str, typer.Option(help="Apps answer on {app}.{ws}.DOMAIN.")]
+HttpsPort = Annotated[
+    str | None,
+    typer.Option(
+        "--https-port",
+        help="Port of HTTPS for apps: a number, 0 (any free port) or off "
+        "(default: $SLIPWAY_HTTPS_PORT, else 8443 for up and 443 for serve).",
+        show_default=False,
+    ),
+]
+TlsCert = Annotated[
+    str | None,
+    typer.Option(
+        "--tls-cert",
+        help="The default certificate (chain, PEM), e.g. a wildcard for *.DOMAIN hosts; "
+        "the key too, unless --tls-key.",
+        show_default=False,
+    ),
+]
+TlsKey = Annotated[
+    str | None, typer.Option("--tls-key", help="The default certificate's key (PEM).")
+]
+AcmeDirectory = Annotated[
+    str | None,
+    typer.Option(
+        "--acme-directory",
+        help="ACME directory URL for custom domains' certificates "
+        "(default: Let's Encrypt; $SLIPWAY_ACME_DIRECTORY).",
+        show_default=False,
+    ),
+]
+AcmeEmail = Annotated[
+    str | None, typer.Option("--acme-email", help="Contact address for the ACME account.")
+]
+PublicAddress = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--public-address",
+        help="An address of this platform custom domains' A/AAAA records may point at "
+        "(repeat it; $SLIPWAY_PUBLIC_ADDRESSES). Without one, they need a CNAME.",
+        show_default=False,
+    ),
+]
+
+
+def _https(
+    https_port: str | None,
+    default: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    acme_directory: str | None,
+    acme_email: str | None,
+    public_address: list[str] | None,
+) -> dict[str, Any]:
+    """The HTTPS settings given on the command line, for `config_from_env`."""
+    try:
+        port = bootstrap.parse_https_port(
+            https_port if https_port is not None else os.environ.get("SLIPWAY_HTTPS_PORT"),
+            default,
+        )
+    except ValueError:
+        _error(f"--https-port is a port number, 0 or off, not {https_port!r}")
+    return {
+        "https_port": port,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "acme_directory": acme_directory,
+        "acme_email": acme_email,
+        "public_addresses": tuple(public_address) if public_address else None,
+    }
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -84,7 +153,11 @@ def _start(config: bootstrap.Config, log_format: str) -> None:
         ports.append((config.api_port, "the API", "--api-port"))
     if "router" in roles:
         ports.append((config.router_port, "the router", "--router-port"))
+        if config.https_port:
+            ports.append((config.https_port, "the router's HTTPS", "--https-port"))
     problems = preflight.host_problems(roles) + preflight.port_problems(config.host, ports)
+    if "router" in roles and config.tls_cert:
+        problems += preflight.certificate_problems(config.tls_cert, config.tls_key)
     for problem in problems:
         session.err.print(f"[red]error:[/red] {problem}", highlight=False)
     if problems:
@@ -109,6 +182,12 @@ def up(
     base_domain: BaseDomain = "localhost",
     log_format: LogFormat = "text",
     access_log: AccessLog = False,
+    https_port: HttpsPort = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    acme_directory: AcmeDirectory = None,
+    acme_email: AcmeEmail = None,
+    public_address: PublicAddress = None,
 ) -> None:
     """Start the platform: API, deploy worker and router, SQLite in the data directory.
 
@@ -122,6 +201,7 @@ def up(
         router_port=router_port,
         base_domain=base_domain,
         access_log=access_log,
+        **_https(https_port, 8443, tls_cert, tls_key, acme_directory, acme_email, public_address),
     )
     _start(config, log_format)
 
@@ -143,6 +223,12 @@ def serve(
     base_domain: BaseDomain = "localhost",
     log_format: LogFormat = "text",
     access_log: AccessLog = False,
+    https_port: HttpsPort = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    acme_directory: AcmeDirectory = None,
+    acme_email: AcmeEmail = None,
+    public_address: PublicAddress = None,
 ) -> None:
     """Run some roles of the platform; several processes may share one PostgreSQL database."""
     try:
@@ -158,6 +244,7 @@ def serve(
         database_url=database_url,
         roles=roles,
         access_log=access_log,
+        **_https(https_port, 443, tls_cert, tls_key, acme_directory, acme_email, public_address),
     )
     if not config.db_url.startswith("postgres") and roles != bootstrap.ROLES:
         _error("on SQLite every role runs in one process (--role all)")

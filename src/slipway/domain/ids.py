@@ -6,8 +6,8 @@ import re
 
 from ulid import ULID
 
-PREFIXES = ("ws", "app", "dep", "key")
-_ID = re.compile(r"^(ws|app|dep|key)_[0-9a-hjkmnp-tv-z]{26}$")
+PREFIXES = ("ws", "app", "dep", "key", "dom")
+_ID = re.compile(r"^(ws|app|dep|key|dom)_[0-9a-hjkmnp-tv-z]{26}$")
 
 
 def new_id(prefix: str) -> str:

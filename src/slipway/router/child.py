@@ -114,6 +114,9 @@ async def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             where = f"{port}" if https_port is None else f"{port} and {https_port}"
             hello = {"error": f"the router cannot listen on {host}:{where}: {exc.strerror}"}
+        else:
+            if https_port is not None:
+                hello["https_port"] = server.https_port  # the one it got, when asked for 0
     if "error" in hello:
         child.send(hello)
         await writer.drain()

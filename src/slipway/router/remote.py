@@ -219,6 +219,8 @@ class RemoteRouter:
         if "error" in hello:
             await self._stop_child()
             raise RouterChildFailed(str(hello["error"]))
+        if "https_port" in hello:  # a restart listens on the same one
+            self.https_port = int(hello["https_port"])
         # After a restart: every app's routes again. Sequence numbers go on from the old
         # process's, so `settled()` callers from before wait for these.
         for app_id, routes in self._routes.items():

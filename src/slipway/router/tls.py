@@ -21,6 +21,8 @@ import logging
 import ssl
 from collections.abc import Callable
 
+from cryptography import x509
+
 log = logging.getLogger("slipway.router")
 
 CIPHERS_TLS12 = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -43,6 +45,22 @@ def load_context(cert_file: str, key_file: str | None = None) -> ssl.SSLContext:
     ctx = new_context()
     ctx.load_cert_chain(cert_file, key_file)
     return ctx
+
+
+def certificate_names(path: str) -> tuple[str, ...]:
+    """The DNS names the first certificate in `path` covers (its subject alternative
+    names), for the control plane to know which hosts the default certificate serves."""
+    with open(path, "rb") as f:
+        data = f.read()
+    start = data.find(b"-----BEGIN CERTIFICATE-----")
+    if start < 0:
+        return ()
+    cert = x509.load_pem_x509_certificate(data[start:])
+    try:
+        alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(name.lower() for name in alt.value.get_values_for_type(x509.DNSName))
 
 
 class Certificates:

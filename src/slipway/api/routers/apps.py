@@ -39,6 +39,7 @@ def app_out(app: App, scope: Scope) -> AppOut:
         replicas=app.replicas,
         memory_mb=app.memory_mb,
         target_concurrency=app.target_concurrency,
+        https_only=app.https_only,
         url=scope.platform.app_url(app.name, scope.workspace.name),
         created_at=app.created_at,
         updated_at=app.updated_at,

@@ -6,7 +6,9 @@ platform's own families, built from `services.resources.platformstats` at each s
 `slipway_deployments_finished_total{status}`, `slipway_deployments_active{status}`,
 `slipway_deployment_duration_seconds` (histogram), `slipway_replicas_ready{app,revision}`,
 `slipway_replicas{app,revision}`, the autoscaler's figures, and each app's latest start on
-demand, step by step (`slipway_activation_seconds{app,revision,phase}`).
+demand, step by step (`slipway_activation_seconds{app,revision,phase}`), custom domains by
+certificate state (`slipway_domains{status}`) and days to each certificate's expiry
+(`slipway_certificate_expiry_days{hostname}`).
 
 Access: metrics cross workspaces, so a workspace key does not open them: only
 `Authorization: Bearer <metrics token>` does (`SLIPWAY_METRICS_TOKEN`, else the token
@@ -100,7 +102,24 @@ class SnapshotCollector:
         )
         for app_id, revision, phase, seconds in self.snap.activations:
             activation.add_metric([app_id, revision, phase], seconds)
-        return [ready, total, desired, actual, observed, activation]
+        return [ready, total, desired, actual, observed, activation, *self._domains()]
+
+    def _domains(self) -> list[Metric]:
+        domains = GaugeMetricFamily(
+            "slipway_domains",
+            "Custom domains by the state of their certificate.",
+            labels=["status"],
+        )
+        for status, count in self.snap.domains.items():
+            domains.add_metric([status], count)
+        expiry = GaugeMetricFamily(
+            "slipway_certificate_expiry_days",
+            "Days until a custom domain's certificate expires (negative: expired).",
+            labels=["hostname"],
+        )
+        for hostname, days in self.snap.expiry_days:
+            expiry.add_metric([hostname], days)
+        return [domains, expiry]
 
 
 def _check_access(request: Request) -> None:

@@ -2,6 +2,6 @@
 in-process state it carries: this process's leases, the live log hub, revisions being
 retired, condition times. The lowest layer of `services/`."""
 
-from slipway.services.platform.handle import Platform, Settings
+from slipway.services.platform.handle import CertificateTools, Platform, Settings
 
-__all__ = ["Platform", "Settings"]
+__all__ = ["CertificateTools", "Platform", "Settings"]

@@ -9,9 +9,19 @@ from datetime import datetime
 from typing import Any
 
 from slipway.domain.autoscaling import Decision
+from slipway.domain.domains import covers
 from slipway.domain.giturls import NO_LOCAL, LocalRepos
 from slipway.domain.routes import app_host, tag_host
-from slipway.ports import Builder, Router, Runtime, Source, Store
+from slipway.ports import (
+    Builder,
+    CertificateAuthority,
+    CertificateFiles,
+    DnsCheck,
+    Router,
+    Runtime,
+    Source,
+    Store,
+)
 from slipway.services.platform.draining import Retirements
 from slipway.services.platform.leasing import LeaseSettings
 from slipway.services.platform.loghub import LogHub
@@ -40,6 +50,15 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class CertificateTools:
+    """What custom domains' certificates need (issue 16; bootstrap makes them)."""
+
+    authority: CertificateAuthority  # ACME
+    dns: DnsCheck  # does a hostname point here yet?
+    files: CertificateFiles  # the data dir's certificate files
+
+
+@dataclass(frozen=True)
 class Settings:
     base_domain: str = "localhost"
     router_port: int = 8080
@@ -51,6 +70,16 @@ class Settings:
     max_queued_per_workspace: int = 20  # deployments waiting at once; one more is 429
     builds_per_workspace: int = 1  # builds of one workspace at once (store/leases.py)
     max_resolving_per_workspace: int = 2  # git resolutions at once (POST /deploy); then 429
+    # HTTPS (issue 16): the router's HTTPS port (None: no HTTPS), the names the operator's
+    # certificate covers (`--tls-cert`; `*.` patterns), whether custom domains may be
+    # wildcards, and the addresses an A/AAAA record of a custom domain may point at.
+    https_port: int | None = None
+    tls_names: tuple[str, ...] = ()
+    allow_wildcard_domains: bool = False
+    public_addresses: tuple[str, ...] = ()
+
+    def default_certificate_covers(self, host: str) -> bool:
+        return self.https_port is not None and any(covers(n, host) for n in self.tls_names)
 
 
 @dataclass
@@ -82,6 +111,9 @@ class Platform:
         default_factory=dict
     )
     transitions: Transitions = field(default_factory=Transitions)
+    certificates: CertificateTools | None = None
+    # Set when a domain is added or changed here, so the certificate loop looks at once.
+    domains_changed: asyncio.Event = field(default_factory=asyncio.Event)
     resolving: dict[str, int] = field(default_factory=dict)  # workspace -> git resolutions now
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _app_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -103,11 +135,16 @@ class Platform:
         await self.retirements.close()
 
     def app_url(self, app_name: str, workspace_name: str) -> str:
-        s = self.settings
-        host = app_host(app_name, workspace_name, s.base_domain)
-        return f"{s.router_scheme}://{host}:{s.router_port}"
+        return self.host_url(app_host(app_name, workspace_name, self.settings.base_domain))
 
     def tag_url(self, tag: str, app_name: str, workspace_name: str) -> str:
         s = self.settings
-        host = tag_host(tag, app_name, workspace_name, s.base_domain)
-        return f"{s.router_scheme}://{host}:{s.router_port}"
+        return self.host_url(tag_host(tag, app_name, workspace_name, s.base_domain))
+
+    def host_url(self, host: str, *, certified: bool = False) -> str:
+        """The URL of a host the router serves: HTTPS when it has a certificate (its own,
+        `certified`, or the operator's), else plain HTTP."""
+        s = self.settings
+        if s.https_port is not None and (certified or s.default_certificate_covers(host)):
+            return f"https://{host}" + ("" if s.https_port == 443 else f":{s.https_port}")
+        return f"{s.router_scheme}://{host}" + ("" if s.router_port == 80 else f":{s.router_port}")

@@ -33,6 +33,7 @@ API_NAMES = {
     "replicas": "replicas",
     "memory_mb": "memoryMb",
     "target_concurrency": "targetConcurrency",
+    "https_only": "httpsOnly",
 }
 NULLABLE = frozenset(
     {
@@ -141,6 +142,12 @@ def _target_concurrency(value: object) -> int:
     return value
 
 
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad("must be true or false")
+    return value
+
+
 def _env(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _Bad("must be an object of string keys and string values")
@@ -188,6 +195,7 @@ def _checkers(local: giturls.LocalRepos) -> dict[str, Callable[[object], object]
         "replicas": _replica_count,
         "memory_mb": _memory_mb,
         "target_concurrency": _target_concurrency,
+        "https_only": _flag,
     }
 
 

@@ -23,7 +23,7 @@ from slipway.domain.states import DeploymentStatus, can_transition
 from slipway.services.platform import Platform
 from slipway.services.resources.appfields import check_fields, check_replica_bounds
 from slipway.services.resources.paging import Page, offset_of, page_problems
-from slipway.services.serving.reconcile import forget_app
+from slipway.services.serving.reconcile import ask_owner, forget_app, sync_routes
 
 REQUIRED = ("name", "git_url")
 # Every status that may become `cancelled`, in pipeline order (the enum's).
@@ -83,6 +83,12 @@ async def update_app(
     updated = replace(app, **cleaned, updated_at=utcnow())
     check_replica_bounds(updated.min_replicas, updated.max_replicas)
     await platform.store.scoped(workspace_id).apps.update(updated)
+    if updated.https_only != app.https_only:  # the redirects change at once
+        workspace = await platform.store.workspaces.get(workspace_id)
+        if workspace is not None:
+            async with platform.app_lock(app.id):
+                await sync_routes(platform, workspace, updated)
+            await ask_owner(platform, workspace_id, app.id)
     return updated
 
 
@@ -91,11 +97,16 @@ async def delete_app(platform: Platform, workspace_id: str, app_id: str) -> None
     scoped = platform.store.scoped(workspace_id)
     await _cancel_active(platform, workspace_id, app.id)
 
+    domains = await scoped.domains.list(app.id)
+
     async def delete() -> None:
         await scoped.apps.delete(app.id)
 
     async with platform.app_lock(app.id):
         await forget_app(platform, app, delete)
+    if platform.certificates is not None:  # its custom domains' certificates go with it
+        for domain in domains:
+            platform.certificates.files.prune(domain.hostname, keep=None)
 
 
 async def _cancel_active(platform: Platform, workspace_id: str, app_id: str) -> None:

@@ -19,7 +19,9 @@ import logging
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from slipway.domain.models import DOMAIN_STATUSES, utcnow
 from slipway.domain.replicacounts import share_replicas
 from slipway.domain.revisionkeys import revision_key
 from slipway.services.platform import Platform
@@ -101,6 +103,8 @@ class Snapshot:
     autoscaling: list[AutoscaleFigures] = field(default_factory=list)
     activations: list[tuple[str, str, str, float]] = field(default_factory=list)
     # (app, revision, phase, seconds) of each app's latest start on demand
+    domains: dict[str, int] = field(default_factory=dict)  # custom domains by status
+    expiry_days: list[tuple[str, float]] = field(default_factory=list)  # (hostname, days)
 
 
 async def snapshot(platform: Platform, stats: DeploymentStats) -> Snapshot:
@@ -126,6 +130,22 @@ async def snapshot(platform: Platform, stats: DeploymentStats) -> Snapshot:
         for app_id, a in list(platform.activations.items())
         for phase, seconds in a.phases
     ]
+    domains = await platform.store.all_domains()
+    now = utcnow()
+    by_status: dict[str, int] = dict.fromkeys(DOMAIN_STATUSES, 0)
+    by_status.update(Counter(d.status for d in domains))
+    expiry = [
+        (d.hostname, (d.not_after - now) / timedelta(days=1))
+        for d in domains
+        if d.not_after is not None
+    ]
     return Snapshot(
-        dict(stats.finished), dict(active), stats.durations, replicas, autoscaling, activations
+        dict(stats.finished),
+        dict(active),
+        stats.durations,
+        replicas,
+        autoscaling,
+        activations,
+        by_status,
+        expiry,
     )

@@ -157,14 +157,16 @@ async def sync_routes(
         platform.router.remove_app(app.id)  # a sync that read the app before it went
         await platform.router.settled()
         return
+    scoped = platform.store.scoped(workspace.id)
     if splits is None:
-        splits = await platform.store.scoped(workspace.id).traffic.get(app.id)
+        splits = await scoped.traffic.get(app.id)
     routes = build_routes(
         workspace=workspace,
         app=app,
         splits=splits,
         runtime=platform.runtime,
-        base_domain=platform.settings.base_domain,
+        settings=platform.settings,
+        domains=await scoped.domains.list(app.id),
     )
     platform.router.set_routes(app.id, routes)
     await platform.router.settled()
