@@ -81,3 +81,33 @@ def test_random_app_bodies_never_5xx(env: Env, body: Any) -> None:
     status = env.post("/apps", body)
     assert status < 500
     assert status in (201, 400, 409, 422)
+
+
+DOMAIN_FIELDS = ["hostname", "tag"]
+hostnames = st.from_regex(r"\A[a-zA-Z0-9*.\-_ :\[\]]{0,80}\Z") | st.text(max_size=40)
+domain_bodies = (
+    st.fixed_dictionaries({"hostname": hostnames}, optional={"tag": values})
+    | st.dictionaries(st.sampled_from(DOMAIN_FIELDS) | st.text(max_size=5), values, max_size=3)
+    | values
+)
+
+
+@pytest.fixture
+def domains_path(env: Env) -> str:
+    created = env.runner.run(
+        env.client.post(
+            f"{env.tenant.base}/apps",
+            json={"name": "web", "gitUrl": "https://example.com/web.git"},
+            headers=env.tenant.headers,
+        )
+    )
+    return f"/apps/{created.json()['id']}/domains"
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=domain_bodies)
+def test_random_domain_bodies_never_5xx(env: Env, domains_path: str, body: Any) -> None:
+    status = env.post(domains_path, body)
+    assert status in (201, 400, 409, 422)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slipway.domain.domains import DnsRecord, dns_record, normalize_hostname
+from slipway.domain.domains import MAX_HOSTNAME, DnsRecord, dns_record, normalize_hostname
 from slipway.domain.errors import Invalid, NotFound
 from slipway.domain.ids import new_id
 from slipway.domain.models import App, Domain, Workspace, utcnow
@@ -102,7 +102,9 @@ async def list_domains(platform: Platform, workspace_id: str, app_id: str) -> li
 
 
 async def _find(platform: Platform, workspace_id: str, app: App, key: str) -> Domain:
-    domain = await platform.store.scoped(workspace_id).domains.get(app.id, key.lower())
+    domain = None
+    if key.isascii() and 0 < len(key) <= MAX_HOSTNAME:  # else it names no domain
+        domain = await platform.store.scoped(workspace_id).domains.get(app.id, key.lower())
     if domain is None:
         raise NotFound(f"domain {key} not found")
     return domain
