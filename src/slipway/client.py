@@ -197,6 +197,24 @@ class Client:
         result: Json = self._call("POST", f"/deploy/revisions/{revision_name}/promote")
         return result
 
+    # ------------------------------------------------------------------ domains
+
+    def list_domains(self, app_id: str) -> list[Json]:
+        return list(self._call("GET", f"/apps/{app_id}/domains"))
+
+    def add_domain(self, app_id: str, hostname: str, tag: str | None = None) -> Json:
+        body = {"hostname": hostname, "tag": tag}
+        result: Json = self._call("POST", f"/apps/{app_id}/domains", json=body)
+        return result
+
+    def get_domain(self, app_id: str, domain: str) -> Json:
+        result: Json = self._call("GET", f"/apps/{app_id}/domains/{domain}")
+        return result
+
+    def remove_domain(self, app_id: str, domain: str) -> Json:
+        result: Json = self._call("DELETE", f"/apps/{app_id}/domains/{domain}")
+        return result
+
     # ------------------------------------------------------------------ keys
 
     def list_keys(self) -> list[Json]:

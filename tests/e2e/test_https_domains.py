@@ -13,7 +13,10 @@ Encrypt's ACME test server) and its DNS (pebble-challtestsrv), both on loopback:
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -297,14 +300,23 @@ def test_the_split_and_tags_hold_over_https(tmp_path: Path, make_repo) -> None:
         api.patch(f"/workspaces/{ws}/apps/{app_id}", json={"httpsOnly": False})
         assert platform.get_app(host).status_code == 200
 
-        # A domain bound to the tag: routed to the tag's revision (plain HTTP until its
-        # certificate comes, which this platform cannot get: no ACME server here).
-        r = api.post(
-            f"/workspaces/{ws}/apps/{app_id}/domains",
-            json={"hostname": "canary.example.com", "tag": "canary"},
-        )
-        assert r.status_code == 201, r.text
-        assert r.json()["dnsRecord"]["value"] == f"canary---{host}"
+        # A domain bound to the tag, through the CLI: routed to the tag's revision (plain
+        # HTTP until its certificate comes, which this platform cannot get: no ACME here).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_API")}
+        env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "SLIPWAY_WORKSPACE": ""}
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "slipway", *args], env=env, capture_output=True,
+                text=True, timeout=60, stdin=subprocess.DEVNULL, check=True,
+            )  # fmt: skip
+            return done.stdout
+
+        cli("login", "--workspace", ws, "--api-key", key, "--api-url", platform.api)
+        added = cli("domains", "add", "api", "canary.example.com", "--tag", "canary")
+        assert f"canary.example.com  CNAME  canary---{host}" in added
+        listed = cli("domains", "list", "api").splitlines()
+        assert listed[-1].split("\t")[:3] == ["canary.example.com", "canary", "pendingDns"]
         assert platform.get_app("canary.example.com").text.startswith("v2 ")
         r = api.post(
             f"/workspaces/{ws}/apps/{app_id}/domains",

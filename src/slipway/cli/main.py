@@ -16,7 +16,15 @@ from rich.console import Console
 from typer.core import TyperArgument, TyperOption
 
 from slipway import bootstrap, preflight
-from slipway.cli import apps_cmds, deploy_cmds, keys_cmds, logsetup, session, traffic_cmds
+from slipway.cli import (
+    apps_cmds,
+    deploy_cmds,
+    domains_cmds,
+    keys_cmds,
+    logsetup,
+    session,
+    traffic_cmds,
+)
 from slipway.domain.errors import DeployFailed, DomainError, NotFound
 from slipway.ports import Store
 
@@ -41,7 +49,13 @@ workspace_app = typer.Typer(help="Manage workspaces (run on the server).", no_ar
 key_app = typer.Typer(help="API keys of a workspace (run on the server).", no_args_is_help=True)
 workspace_app.add_typer(key_app, name="key")
 app.add_typer(workspace_app, name="workspace", rich_help_panel="Platform (run on the server)")
-for _commands in (apps_cmds, deploy_cmds, traffic_cmds, keys_cmds):  # client commands (HTTP API)
+for _commands in (
+    apps_cmds,
+    deploy_cmds,
+    traffic_cmds,
+    domains_cmds,
+    keys_cmds,
+):  # client commands (HTTP API)
     _commands.register(app)
 console = Console()
 T = TypeVar("T")
