@@ -120,7 +120,7 @@ def test_a_custom_domain_gets_a_certificate_and_keeps_it_renewed(
     repo = make_repo("web")
     repo.commit(version(1), "v1")
     app = api.post(f"/workspaces/{ws}/apps", json={"name": "web", "gitUrl": repo.url}).json()
-    deploy(api, ws, app["id"])
+    deployed = deploy(api, ws, app["id"])
     domains = f"/workspaces/{ws}/apps/{app['id']}/domains"
 
     # No DNS record yet: pendingDns, saying which record to create.
@@ -163,6 +163,10 @@ def test_a_custom_domain_gets_a_certificate_and_keeps_it_renewed(
     )
     assert plain.status_code == 308
     assert plain.headers["location"] == f"https://api.example.test:{https_port}/a?b=1"
+    status = api.get(f"/workspaces/{ws}/deploy/{deployed['id']}/runtime-status").json()
+    cert_condition = next(c for c in status["conditions"] if c["type"] == "CertificateProvisioned")
+    assert (cert_condition["status"], cert_condition["reason"]) == ("True", "CertificatesReady")
+    assert cert_condition["message"] == "api.example.test: ready"
     metrics = platform.metrics()
     assert 'slipway_domains{status="ready"} 1.0' in metrics
     assert 'slipway_certificate_expiry_days{hostname="api.example.test"}' in metrics
@@ -183,9 +187,11 @@ def test_a_custom_domain_gets_a_certificate_and_keeps_it_renewed(
         t.start()
     try:
         renewed = until(
-            lambda: (c := served_certificate(https_port, roots, "api.example.test")).serial_number
-            != first.serial_number
-            and c,
+            lambda: (
+                (c := served_certificate(https_port, roots, "api.example.test")).serial_number
+                != first.serial_number
+                and c
+            ),
             timeout=VALIDITY_SECONDS,
             what="the renewed certificate",
         )

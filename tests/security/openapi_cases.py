@@ -24,6 +24,7 @@ ID_VALUES: dict[str, Callable[[Tenant], list[str]]] = {
     "deploymentId": lambda t: [t.queued_id, t.succeeded_id],
     "keyId": lambda t: [t.key_id],
     "revisionName": lambda t: [t.revision_name],
+    "domain": lambda t: [t.domain_id, t.hostname],  # by id or by hostname
 }
 VARIANTS = 2
 

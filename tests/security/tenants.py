@@ -36,6 +36,8 @@ class Tenant:
     queued_id: str = ""
     revision_name: str = ""
     key_id: str = ""
+    domain_id: str = ""
+    hostname: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,6 +105,13 @@ async def make_tenant(
     await scoped.logs.append(done.id, 0, ["[build] step one", "[build] done"])
     t.succeeded_id, t.revision_name = done.id, rev.name
     t.queued_id = (await _deployment(store, t, DeploymentStatus.QUEUED)).id
+    r = await client.post(
+        f"{t.base}/apps/{t.app_id}/domains",
+        json={"hostname": f"{name}.example.com"},
+        headers=t.headers,
+    )
+    assert r.status_code == 201, r.text
+    t.domain_id, t.hostname = r.json()["id"], r.json()["hostname"]
     return t
 
 
@@ -119,6 +128,7 @@ async def snapshot(store: Store, ws_id: str) -> dict[str, Any]:
             "logs": {d.id: await scoped.logs.list(d.id) for d in deps},
             "revisions": [vars(r) for r in await scoped.revisions.list(app.id)],
             "traffic": await scoped.traffic.get(app.id),
+            "domains": [vars(d) for d in await scoped.domains.list(app.id)],
         }
     return out
 

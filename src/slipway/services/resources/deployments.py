@@ -182,7 +182,8 @@ async def runtime_status(
     """The replicas of the deployment's revision; see `slipway.services.resources.runtimestatus`."""
     dep = await get_deployment(platform, workspace_id, deployment_id)
     app = await get_app(platform, workspace_id, dep.app_id)
-    splits = await platform.store.scoped(workspace_id).traffic.get(app.id)
+    scoped = platform.store.scoped(workspace_id)
+    splits = await scoped.traffic.get(app.id)
     return describe(
         platform.runtime,
         dep,
@@ -191,4 +192,5 @@ async def runtime_status(
         transitions=platform.transitions,
         autoscale=platform.autoscaling.get(app.id),
         activation=platform.activations.get(app.id),
+        domains=await scoped.domains.list(app.id),
     )

@@ -23,7 +23,9 @@ the first decision (or in a process that does not run the replicas). An app that
 zero (`maxReplicas` set, `minReplicas` 0) also has `Activation`: "False" with
 `ActivationFailed` and the whole failure (the app's last lines included) when a request
 could not start the revision, else "True" (`Activated` once a request started it, `OnDemand`
-before).
+before). An app with custom domains also has `CertificateProvisioned` (as a Knative Route):
+"True" when every domain's certificate is ready, "False" when one failed, "Unknown" while
+one waits for DNS or is being issued; the message gives each hostname's state and reason.
 
 `limits`: what each replica may use (memory, processes, CPU) and what enforces it (a cgroup,
 or rlimits where the host has none), when the runtime knows. `lastTransitionTime`
@@ -39,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from slipway.domain.models import App, Deployment, TrafficSplit
+from slipway.domain.models import App, Deployment, Domain, TrafficSplit
 from slipway.domain.replicacounts import share_replicas
 from slipway.domain.revisionkeys import revision_key
 from slipway.domain.states import DeploymentStatus as S
@@ -158,6 +160,18 @@ def _activation(dep: Deployment, activation: Activation | None) -> tuple[str, st
     return "True", "Activated", f"A request started it at {when} in {total:.2f}s ({steps})."
 
 
+def _certificates(domains: Sequence[Domain]) -> tuple[str, str, str]:
+    """Knative's Route condition: every custom domain's certificate, in one line each."""
+    lines = "; ".join(
+        f"{d.hostname}: {d.status}" + (f" ({d.reason})" if d.reason else "") for d in domains
+    )
+    if any(d.status == "failed" for d in domains):
+        return "False", "CertificateFailed", lines
+    if all(d.status == "ready" for d in domains):
+        return "True", "CertificatesReady", lines
+    return "Unknown", "CertificatePending", lines
+
+
 def _changed_at(dep: Deployment) -> datetime:
     if dep.status.terminal and dep.finished_at is not None:
         return dep.finished_at
@@ -173,6 +187,7 @@ def describe(
     transitions: Transitions | None = None,
     autoscale: AutoscaleState | None = None,
     activation: Activation | None = None,
+    domains: Sequence[Domain] = (),
 ) -> RuntimeStatus:
     rs = _replicas(runtime, dep)
     phase = _phase(dep, app, splits, rs)
@@ -194,6 +209,8 @@ def describe(
         conditions.append(condition("Autoscaled", *_autoscaled(app, autoscale)))
     if app.scales_to_zero:
         conditions.append(condition("Activation", *_activation(dep, activation)))
+    if domains:
+        conditions.append(condition("CertificateProvisioned", *_certificates(domains)))
     return RuntimeStatus(
         phase=phase,
         ready=rs.ready,

@@ -130,3 +130,31 @@ def test_an_out_of_memory_kill_is_a_condition_with_kubernetes_reason() -> None:
     assert (healthy.status, healthy.reason) == ("False", "OOMKilled")
     assert "128 MiB" in healthy.message and "2 restarts" in healthy.message
     assert status.phase == "Failed"
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        ((("ready", None), ("ready", None)), ("True", "CertificatesReady")),
+        ((("ready", None), ("pendingDns", "no record yet")), ("Unknown", "CertificatePending")),
+        ((("issuing", None),), ("Unknown", "CertificatePending")),
+        ((("ready", None), ("failed", "Pebble said no")), ("False", "CertificateFailed")),
+    ],
+)
+def test_custom_domains_certificates_are_one_condition(
+    states: tuple[tuple[str, str | None], ...], expected: tuple[str, str]
+) -> None:
+    from slipway.domain.models import Domain
+
+    domains = [
+        Domain(f"dom_{i}", "ws_1", "app_1", f"d{i}.example.com", T0, T0, status=s, reason=r)  # type: ignore[arg-type]
+        for i, (s, r) in enumerate(states)
+    ]
+    status = describe(FakeRuntime(UP), dep(S.SUCCEEDED), app(), LIVE, domains=domains)
+    condition = status.conditions[-1]
+    assert condition.type == "CertificateProvisioned"
+    assert (condition.status, condition.reason) == expected
+    for i, (s, r) in enumerate(states):
+        assert f"d{i}.example.com: {s}" + (f" ({r})" if r else "") in condition.message
+    plain = describe(FakeRuntime(UP), dep(S.SUCCEEDED), app(), LIVE)
+    assert all(c.type != "CertificateProvisioned" for c in plain.conditions)
