@@ -165,7 +165,8 @@ def apps_show(app: AppArg, as_json: JsonOpt = False) -> None:
 SHOWN_FIELDS = (
     "name", "id", "url", "gitUrl", "gitBranch", "rootDirectory", "startCommand", "buildCommand",
     "installCommand", "releaseCommand", "healthCheckPath", "replicas", "minReplicas",
-    "maxReplicas", "targetConcurrency", "memoryMb", "env", "createdAt", "updatedAt",
+    "maxReplicas", "targetConcurrency", "memoryMb", "httpsOnly", "env", "createdAt",
+    "updatedAt",
 )  # fmt: skip
 
 
@@ -191,6 +192,14 @@ def apps_update(
     target_concurrency: Annotated[
         int | None, typer.Option(help="Requests in flight per replica the autoscaler aims at.")
     ] = None,
+    https_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--https-only/--no-https-only",
+            help="Redirect plain HTTP to HTTPS on hosts with a certificate.",
+            show_default=False,
+        ),
+    ] = None,
     unset: Annotated[
         list[str] | None,
         typer.Option("--unset", help="A field back to its default (startCommand, ...)."),
@@ -213,6 +222,7 @@ def apps_update(
             ("minReplicas", min_replicas),
             ("maxReplicas", max_replicas),
             ("targetConcurrency", target_concurrency),
+            ("httpsOnly", https_only),
         )
         if value is not None
     }

@@ -15,7 +15,7 @@ from slipway.services.platform import Platform
 APP_FIELDS = {
     "id", "name", "gitUrl", "gitBranch", "rootDirectory", "buildpack", "startCommand",
     "buildCommand", "installCommand", "releaseCommand", "healthCheckPath", "env",
-    "minReplicas", "maxReplicas", "replicas", "memoryMb", "targetConcurrency", "url",
+    "minReplicas", "maxReplicas", "replicas", "memoryMb", "targetConcurrency", "httpsOnly", "url",
     "createdAt", "updatedAt",
 }  # fmt: skip
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

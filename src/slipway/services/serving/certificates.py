@@ -24,6 +24,7 @@ certificate covers it, `failed` saying so otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -86,8 +87,9 @@ class CertificateLoop:
                 self._busy.add(domain.id)
                 try:
                     await self.step(domain)
-                except Exception:
+                except Exception:  # a bug or a broken store: not again at once, and say so
                     log.exception("certificate work on %s failed", domain.hostname)
+                    await self._postpone(domain)
                 finally:
                     self._busy.discard(domain.id)
 
@@ -219,6 +221,23 @@ class CertificateLoop:
             reason=exc.reason,
             retry_in_seconds=int(wait.total_seconds()),
         )
+
+    async def _postpone(self, domain: Domain) -> None:
+        attempts = domain.attempts + 1
+        with contextlib.suppress(Exception):  # the store itself may be what failed
+            await self.platform.store.save_domain(
+                replace(
+                    domain,
+                    status="failed" if domain.status == "issuing" else domain.status,
+                    reason="Slipway could not work on this domain's certificate (an internal "
+                    "error, in the platform's log); it tries again later.",
+                    attempts=attempts,
+                    next_attempt_at=self.clock() + retry_after(attempts),
+                    challenge_token=None,
+                    challenge_answer=None,
+                    updated_at=utcnow(),
+                )
+            )
 
     async def _wildcard(self, workspace: Workspace, app: App, domain: Domain) -> None:
         status: DomainStatus

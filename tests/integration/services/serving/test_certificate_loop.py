@@ -258,3 +258,16 @@ async def test_a_wildcard_is_ready_only_under_the_operators_certificate(setup: S
     assert (d.status, d.reason) == ("ready", None)
     assert setup.route("*.example.com").https_only
     assert setup.authority.withdrawn == []
+
+
+async def test_an_unexpected_error_postpones_the_domain_instead_of_looping(setup: Setup) -> None:
+    async def broken(hostname: str, **kw: object) -> str | None:
+        raise RuntimeError("a bug")
+
+    setup.dns.points_here = broken  # type: ignore[method-assign,assignment]
+    await setup.add()
+    await setup.run_at(NOW)
+    d = await setup.get()
+    assert d.status == "pendingDns" and "internal error" in (d.reason or "")
+    assert "a bug" not in (d.reason or "")
+    assert d.next_attempt_at == NOW + retry_after(1)
