@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -110,16 +111,22 @@ def acme_platform(tmp_path: Path, acme: tuple[Pebble, int]) -> Iterator[tuple[Pl
         stop_platform(running)
 
 
-def test_a_custom_domain_gets_a_certificate_and_keeps_it_renewed(
-    acme_platform: tuple[Platform, int], acme: tuple[Pebble, int], make_repo
-) -> None:
-    platform, https_port = acme_platform
-    pebble, _ = acme
+def web_app(platform: Platform, make_repo) -> tuple[str, httpx.Client, dict, Any]:
+    """Workspace `acme` with the app `web` (not deployed): (workspace id, client, app, repo)."""
     ws, key = platform.workspace("acme")
     api = platform.client(key)
     repo = make_repo("web")
     repo.commit(version(1), "v1")
     app = api.post(f"/workspaces/{ws}/apps", json={"name": "web", "gitUrl": repo.url}).json()
+    return ws, api, app, repo
+
+
+def test_a_custom_domain_gets_a_certificate_and_keeps_it_renewed(
+    acme_platform: tuple[Platform, int], acme: tuple[Pebble, int], make_repo
+) -> None:
+    platform, https_port = acme_platform
+    pebble, _ = acme
+    ws, api, app, repo = web_app(platform, make_repo)
     deployed = deploy(api, ws, app["id"])
     domains = f"/workspaces/{ws}/apps/{app['id']}/domains"
 
@@ -234,11 +241,7 @@ def test_a_challenge_pebble_cannot_validate_fails_with_its_reason(
 ) -> None:
     platform, _ = acme_platform
     pebble, _ = acme
-    ws, key = platform.workspace("acme")
-    api = platform.client(key)
-    repo = make_repo("web")
-    repo.commit(version(1), "v1")
-    app = api.post(f"/workspaces/{ws}/apps", json={"name": "web", "gitUrl": repo.url}).json()
+    ws, api, app, _ = web_app(platform, make_repo)
     domains = f"/workspaces/{ws}/apps/{app['id']}/domains"
     # The CNAME points at the app's host, as the answer says, but that name has no address
     # in this DNS: Slipway's check passes, Pebble cannot reach the router.
