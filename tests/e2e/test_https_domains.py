@@ -35,7 +35,7 @@ from tests.support.tlscerts import ThrowawayCA
 pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 FINISHED = {"succeeded", "failed", "cancelled"}
-VALIDITY_SECONDS = 45  # renewed a third before expiry: 15 s before
+VALIDITY_SECONDS = 30  # renewed a third before expiry: 10 s before
 
 
 def version(n: int) -> dict[str, str]:
