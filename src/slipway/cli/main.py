@@ -9,13 +9,13 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from typer.core import TyperArgument, TyperOption
 
-from slipway import bootstrap, preflight
+from slipway import preflight
 from slipway.cli import (
     apps_cmds,
     deploy_cmds,
@@ -27,6 +27,9 @@ from slipway.cli import (
 )
 from slipway.domain.errors import DeployFailed, DomainError, NotFound
 from slipway.ports import Store
+
+if TYPE_CHECKING:  # the server's modules (FastAPI, SQLAlchemy, ...) load only for its commands
+    from slipway import bootstrap
 
 
 def _value_name(option: TyperOption, ctx: Any) -> str | None:
@@ -130,6 +133,8 @@ def _https(
     public_address: list[str] | None,
 ) -> dict[str, Any]:
     """The HTTPS settings given on the command line, for `config_from_env`."""
+    from slipway import bootstrap
+
     try:
         port = bootstrap.parse_https_port(
             https_port if https_port is not None else os.environ.get("SLIPWAY_HTTPS_PORT"),
@@ -159,6 +164,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 def _start(config: bootstrap.Config, log_format: str) -> None:
     """Check the host and the ports, then serve until stopped. Each problem is one line on
     stderr, before anything starts (exit status 2)."""
+    from slipway import bootstrap
+
     if log_format not in logsetup.FORMATS:
         _error(f"--log-format is text or json, not {log_format!r}")
     roles = config.roles
@@ -208,6 +215,8 @@ def up(
     Local repositories (a path as gitUrl) are off: set SLIPWAY_LOCAL_GIT_ROOTS to the
     directories they may come from (or SLIPWAY_ALLOW_LOCAL_GIT=1 for any path, when you
     are the only user)."""
+    from slipway import bootstrap
+
     config = bootstrap.config_from_env(
         preflight.data_dir(data_dir),
         host=host,
@@ -245,6 +254,8 @@ def serve(
     public_address: PublicAddress = None,
 ) -> None:
     """Run some roles of the platform; several processes may share one PostgreSQL database."""
+    from slipway import bootstrap
+
     try:
         roles = bootstrap.parse_roles(role or ["all"])
     except ValueError as exc:
@@ -268,6 +279,8 @@ def serve(
 async def _with_store(data_dir: Path | None, work: Callable[[Store], Awaitable[T]]) -> T:
     """`work` on the platform's database (the same one `up` uses: the data dir's SQLite, or
     SLIPWAY_DATABASE_URL), migrated first."""
+    from slipway import bootstrap
+
     store = bootstrap.open_store(bootstrap.config_from_env(preflight.data_dir(data_dir)))
     try:
         await store.migrate()
