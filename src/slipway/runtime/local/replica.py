@@ -42,6 +42,7 @@ TAIL_LINES = 20  # of a failed start's output, in the deployment's error and log
 WRONG_PORT_SECONDS = 5.0  # listening on other ports only, this long: the wrong port
 FAST_PROBE_INTERVAL = 0.02  # right after the start: most apps listen within this window
 FAST_PROBE_SECONDS = 3.0
+OUTPUT_DRAIN_SECONDS = 1.0  # after it exited, for its last output (not for a child that keeps it)
 STARTING_PROBE_INTERVAL = 0.15
 READY_PROBE_INTERVAL = 3.0
 FAILURES_BEFORE_UNREADY = 3
@@ -175,6 +176,9 @@ class Replica:
             ]
             became_ready = await self._watch(box)
             code = await proc.wait()
+            if readers:  # its last lines may still be in the pipes, and say why it ended:
+                # read them before the failure is set (`wait_ready` polls for it)
+                await asyncio.wait(readers, timeout=OUTPUT_DRAIN_SECONDS)
             self._count_oom(box)
             if not self._stopping:
                 message = self._describe(code)
