@@ -229,9 +229,8 @@ def make_router(config: Config) -> RouterServer | RemoteRouter:
             tls_cert=config.tls_cert,
             tls_key=config.tls_key,
         )
-    certificates = Certificates()
-    if "router" in config.roles and config.tls_cert:
-        certificates = Certificates(config.tls_cert, config.tls_key)
+    serves = "router" in config.roles and config.tls_cert
+    certificates = Certificates(config.tls_cert, config.tls_key) if serves else None
     return RouterServer(limits=EdgeLimits.from_env(), trusted=trusted, certificates=certificates)
 
 

@@ -102,6 +102,11 @@ def renew_at(not_before: datetime, not_after: datetime) -> datetime:
     return not_after - min(RENEW_BEFORE, third)
 
 
+def days_left(not_after: datetime, now: datetime) -> float:
+    """Days until a certificate valid until `not_after` expires (negative once it has)."""
+    return (not_after - now) / timedelta(days=1)
+
+
 def retry_after(attempts: int) -> timedelta:
     """The wait after the `attempts`-th failure in a row (1 = the first)."""
     return RETRY_STEPS[min(max(attempts, 1), len(RETRY_STEPS)) - 1]

@@ -8,7 +8,6 @@ it still exists, so a domain deleted while its certificate was being issued stay
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, update
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from slipway.domain.errors import Conflict
 from slipway.domain.models import Domain
+from slipway.store import mapping
 from slipway.store.engine import Database
 from slipway.store.models import DomainRow
 from slipway.store.repositories import ScopedRepo, rowcount
@@ -23,20 +23,12 @@ from slipway.store.repositories import ScopedRepo, rowcount
 _FIXED = frozenset({"id", "workspace_id", "app_id", "hostname", "created_at"})
 
 
-def to_domain(row: DomainRow) -> Domain:
-    return Domain(**{f.name: getattr(row, f.name) for f in fields(Domain)})
-
-
-def _values(domain: Domain, skip: frozenset[str] = frozenset()) -> dict[str, object]:
-    return {f.name: getattr(domain, f.name) for f in fields(Domain) if f.name not in skip}
-
-
 class SqlDomainRepo(ScopedRepo):
     async def create(self, domain: Domain) -> None:
         self._check(domain.workspace_id, "domain")
         try:
             async with self._db.write() as session:
-                session.add(DomainRow(**_values(domain)))
+                session.add(DomainRow(**mapping.values(domain)))
         except IntegrityError as exc:
             async with self._db.read() as session:
                 taken = await session.scalar(
@@ -53,7 +45,7 @@ class SqlDomainRepo(ScopedRepo):
             .order_by(DomainRow.hostname)
         )
         async with self._db.read() as session:
-            return [to_domain(row) for row in await session.scalars(query)]
+            return [mapping.domain(row) for row in await session.scalars(query)]
 
     async def get(self, app_id: str, key: str) -> Domain | None:
         """By id or by hostname."""
@@ -64,7 +56,7 @@ class SqlDomainRepo(ScopedRepo):
         )
         async with self._db.read() as session:
             row = await session.scalar(query)
-            return to_domain(row) if row is not None else None
+            return mapping.domain(row) if row is not None else None
 
     async def delete(self, app_id: str, domain_id: str) -> bool:
         stmt = delete(DomainRow).where(
@@ -88,19 +80,19 @@ class DomainMethods:
             .order_by(DomainRow.next_attempt_at)
         )
         async with self._db.read() as session:
-            return [to_domain(row) for row in await session.scalars(query)]
+            return [mapping.domain(row) for row in await session.scalars(query)]
 
     async def all_domains(self) -> list[Domain]:
         async with self._db.read() as session:
             query = select(DomainRow).order_by(DomainRow.hostname)
-            return [to_domain(row) for row in await session.scalars(query)]
+            return [mapping.domain(row) for row in await session.scalars(query)]
 
     async def save_domain(self, domain: Domain) -> bool:
         """Write the domain's state; False when it was deleted meanwhile."""
         stmt = (
             update(DomainRow)
             .where(DomainRow.workspace_id == domain.workspace_id, DomainRow.id == domain.id)
-            .values(**_values(domain, _FIXED))
+            .values(**mapping.values(domain, skip=_FIXED))
             .execution_options(synchronize_session=False)
         )
         async with self._db.write() as session:

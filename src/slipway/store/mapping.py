@@ -10,9 +10,17 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, TypeVar
 
-from slipway.domain.models import ApiKey, App, Deployment, Revision, Workspace
+from slipway.domain.models import ApiKey, App, Deployment, Domain, Revision, Workspace
 from slipway.domain.states import DeploymentStatus
-from slipway.store.models import ApiKeyRow, AppRow, Base, DeploymentRow, RevisionRow, WorkspaceRow
+from slipway.store.models import (
+    ApiKeyRow,
+    AppRow,
+    Base,
+    DeploymentRow,
+    DomainRow,
+    RevisionRow,
+    WorkspaceRow,
+)
 from slipway.store.sealing import EnvCipher
 
 T = TypeVar("T")
@@ -65,3 +73,7 @@ def deployment(row: DeploymentRow) -> Deployment:
 
 def revision(row: RevisionRow, cipher: EnvCipher) -> Revision:
     return _from_row(Revision, row, cipher)
+
+
+def domain(row: DomainRow) -> Domain:
+    return _from_row(Domain, row)

@@ -23,7 +23,7 @@ from slipway.domain.states import DeploymentStatus, can_transition
 from slipway.services.platform import Platform
 from slipway.services.resources.appfields import check_fields, check_replica_bounds
 from slipway.services.resources.paging import Page, offset_of, page_problems
-from slipway.services.serving.reconcile import ask_owner, forget_app, sync_routes
+from slipway.services.serving.reconcile import forget_app, routes_changed
 
 REQUIRED = ("name", "git_url")
 # Every status that may become `cancelled`, in pipeline order (the enum's).
@@ -86,9 +86,7 @@ async def update_app(
     if updated.https_only != app.https_only:  # the redirects change at once
         workspace = await platform.store.workspaces.get(workspace_id)
         if workspace is not None:
-            async with platform.app_lock(app.id):
-                await sync_routes(platform, workspace, updated)
-            await ask_owner(platform, workspace_id, app.id)
+            await routes_changed(platform, workspace, updated)
     return updated
 
 

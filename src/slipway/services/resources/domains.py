@@ -19,7 +19,7 @@ from slipway.domain.names import label_problem
 from slipway.domain.routes import app_host, tag_host
 from slipway.services.platform import Platform
 from slipway.services.resources.apps import get_app
-from slipway.services.serving.reconcile import ask_owner, sync_routes
+from slipway.services.serving.reconcile import routes_changed
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,6 @@ def view(platform: Platform, workspace: Workspace, app: App, domain: Domain) -> 
         dns_record(domain.hostname, target),
         platform.host_url(hostname, certified=certified),
     )
-
-
-async def _resync(platform: Platform, workspace: Workspace, app: App) -> None:
-    async with platform.app_lock(app.id):
-        await sync_routes(platform, workspace, app)
-    await ask_owner(platform, workspace.id, app.id)
 
 
 async def add_domain(
@@ -89,7 +83,7 @@ async def add_domain(
     )
     await platform.store.scoped(workspace_id).domains.create(domain)
     workspace = await _workspace(platform, workspace_id)
-    await _resync(platform, workspace, app)  # it routes from now on (plain HTTP at first)
+    await routes_changed(platform, workspace, app)  # it routes from now on (plain HTTP at first)
     platform.domains_changed.set()
     return view(platform, workspace, app, domain)
 
@@ -123,7 +117,7 @@ async def delete_domain(platform: Platform, workspace_id: str, app_id: str, key:
     domain = await _find(platform, workspace_id, app, key)
     if not await platform.store.scoped(workspace_id).domains.delete(app.id, domain.id):
         raise NotFound(f"domain {key} not found")
-    await _resync(platform, await _workspace(platform, workspace_id), app)
+    await routes_changed(platform, await _workspace(platform, workspace_id), app)
     if platform.certificates is not None:
         platform.certificates.files.prune(domain.hostname, keep=None)
     return domain.id

@@ -19,8 +19,8 @@ import logging
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 
+from slipway.domain.domains import days_left
 from slipway.domain.models import DOMAIN_STATUSES, utcnow
 from slipway.domain.replicacounts import share_replicas
 from slipway.domain.revisionkeys import revision_key
@@ -134,11 +134,7 @@ async def snapshot(platform: Platform, stats: DeploymentStats) -> Snapshot:
     now = utcnow()
     by_status: dict[str, int] = dict.fromkeys(DOMAIN_STATUSES, 0)
     by_status.update(Counter(d.status for d in domains))
-    expiry = [
-        (d.hostname, (d.not_after - now) / timedelta(days=1))
-        for d in domains
-        if d.not_after is not None
-    ]
+    expiry = [(d.hostname, days_left(d.not_after, now)) for d in domains if d.not_after]
     return Snapshot(
         dict(stats.finished),
         dict(active),

@@ -28,7 +28,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from slipway.domain.domains import renew_at, retry_after
 from slipway.domain.models import App, Domain, DomainStatus, Workspace, utcnow
@@ -36,7 +36,7 @@ from slipway.domain.routes import app_host, tag_host
 from slipway.ports import CertificateError
 from slipway.services.platform import CertificateTools, Platform
 from slipway.services.platform.events import event
-from slipway.services.serving.reconcile import ask_owner, load_app, sync_routes
+from slipway.services.serving.reconcile import load_app, routes_changed
 
 log = logging.getLogger(__name__)
 
@@ -271,14 +271,5 @@ class CertificateLoop:
         if not await self.platform.store.save_domain(replace(domain, updated_at=utcnow())):
             return False
         if routes:
-            async with self.platform.app_lock(app.id):
-                await sync_routes(self.platform, workspace, app)
-            await ask_owner(self.platform, workspace.id, app.id)
+            await routes_changed(self.platform, workspace, app)
         return True
-
-
-def expires_in_days(domain: Domain, now: datetime) -> float | None:
-    """Days until the domain's certificate expires (negative once it has)."""
-    if domain.not_after is None:
-        return None
-    return (domain.not_after - now) / timedelta(days=1)

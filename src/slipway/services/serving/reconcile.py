@@ -172,6 +172,14 @@ async def sync_routes(
     await platform.router.settled()
 
 
+async def routes_changed(platform: Platform, workspace: Workspace, app: App) -> None:
+    """Something only the routes read changed (a custom domain, its certificate or challenge,
+    `httpsOnly`): push the app's routes here under its lock, then ask the other processes."""
+    async with platform.app_lock(app.id):
+        await sync_routes(platform, workspace, app)
+    await ask_owner(platform, workspace.id, app.id)
+
+
 async def ask_owner(platform: Platform, workspace_id: str, app_id: str) -> None:
     """Tell the replica owner (and router processes) that the app's desired state changed
     (NOTIFY; the owner's 5 s resync is the safety net)."""
