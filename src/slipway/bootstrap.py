@@ -37,11 +37,18 @@ from slipway.certs.authority import AcmeAuthority
 from slipway.certs.dns import ResolverDnsCheck
 from slipway.certs.files import CertificateDir
 from slipway.domain.giturls import LocalRepos
-from slipway.ports import Router
+from slipway.ports import Router, Runtime
 from slipway.router import RouterServer
 from slipway.router.limits import EdgeLimits
 from slipway.router.remote import RemoteRouter, RouterChildFailed
 from slipway.router.tls import Certificates, certificate_names
+from slipway.runtime.kubernetes import (
+    ClusterSettings,
+    GatewayRoutes,
+    KubeApi,
+    KubernetesRuntime,
+    load_connection,
+)
 from slipway.runtime.local import LocalRuntime
 from slipway.runtime.local.logs import AppLogFiles
 from slipway.sandbox import DEFAULT_UID_BASE, SandboxHost
@@ -123,6 +130,14 @@ class Config:
     dns_resolvers: tuple[str, ...] = ()  # "ip[:port]"; none: the system's
     public_addresses: tuple[str, ...] = ()  # what a custom domain's A/AAAA may point at
     allow_wildcard_domains: bool = False
+    # Where revisions run (issue 17): "local" (sandboxed processes on this machine) or
+    # "kubernetes" (a cluster: docs/kubernetes.md), and the cluster's settings.
+    runtime: str = "local"
+    kubeconfig: str | None = None  # None: the service account of the pod Slipway runs in
+    kube_context: str | None = None
+    namespace_prefix: str = "slipway-"
+    gateway: str = "slipway-gateway/slipway"  # the Gateway the HTTPRoutes attach to: ns/name
+    ingress_namespaces: tuple[str, ...] = ()  # may reach the pods; default: the gateway's
 
     @property
     def local_git(self) -> LocalRepos:
@@ -168,6 +183,12 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
         "dns_resolvers": _listed(env.get("SLIPWAY_DNS_RESOLVERS", "")),
         "public_addresses": _listed(env.get("SLIPWAY_PUBLIC_ADDRESSES", "")),
         "allow_wildcard_domains": env.get("SLIPWAY_ALLOW_WILDCARD_DOMAINS", "") == "1",
+        "runtime": env.get("SLIPWAY_RUNTIME") or "local",
+        "kubeconfig": env.get("SLIPWAY_KUBECONFIG") or None,
+        "kube_context": env.get("SLIPWAY_KUBE_CONTEXT") or None,
+        "namespace_prefix": env.get("SLIPWAY_NAMESPACE_PREFIX") or "slipway-",
+        "gateway": env.get("SLIPWAY_GATEWAY") or "slipway-gateway/slipway",
+        "ingress_namespaces": _listed(env.get("SLIPWAY_INGRESS_NAMESPACES", "")),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
@@ -234,6 +255,41 @@ def make_router(config: Config) -> RouterServer | RemoteRouter:
     return RouterServer(limits=EdgeLimits.from_env(), trusted=trusted, certificates=certificates)
 
 
+@dataclass
+class Cluster:
+    """The Kubernetes runtime and its routes, over one API client (`--runtime kubernetes`)."""
+
+    api: KubeApi
+    runtime: KubernetesRuntime
+    routes: GatewayRoutes
+
+
+def make_cluster(config: Config) -> Cluster:
+    """ValueError with one sentence when the settings cannot work."""
+    registry = os.environ.get("SLIPWAY_REGISTRY", "").strip()
+    if not registry:
+        raise ValueError(
+            "the Kubernetes runtime needs SLIPWAY_REGISTRY: the registry the builder pushes "
+            "images to and the cluster pulls them from"
+        )
+    gateway_ns, _, gateway_name = config.gateway.partition("/")
+    if not gateway_ns or not gateway_name:
+        raise ValueError(f"--gateway is namespace/name, not {config.gateway!r}")
+    try:
+        connection = load_connection(config.kubeconfig, context=config.kube_context)
+    except Exception as exc:  # the loaders raise their own types, for files and contexts
+        raise ValueError(f"cannot read the cluster's settings: {exc}") from exc
+    settings = ClusterSettings(
+        namespace_prefix=config.namespace_prefix,
+        registry=registry.removeprefix("http://").removeprefix("https://").rstrip("/"),
+        gateway_name=gateway_name,
+        gateway_namespace=gateway_ns,
+        ingress_namespaces=config.ingress_namespaces or (gateway_ns,),
+    )
+    api = KubeApi(connection)
+    return Cluster(api, KubernetesRuntime(api, settings), GatewayRoutes(api, settings))
+
+
 def make_certificate_tools(config: Config) -> CertificateTools:
     """ACME for custom domains: its account in the data dir's `acme/`, certificates in
     `certs/` (both private, like all of the data dir)."""
@@ -261,6 +317,7 @@ def build_platform(
     *,
     app_logs: AppLogFiles | None = None,
     sandbox: SandboxHost | None = None,
+    runtime: Runtime | None = None,
 ) -> Platform:
     data = config.data_dir.resolve()
     source = GitSource(data / "git", local=config.local_git, deadline=config.git_deadline_seconds)
@@ -269,7 +326,7 @@ def build_platform(
         store=store,
         source=source,
         builder=LocalBuilder(data, source, sandbox=sandbox, registry=config.registry),
-        runtime=LocalRuntime(sandbox=sandbox, app_logs=app_logs),
+        runtime=runtime or LocalRuntime(sandbox=sandbox, app_logs=app_logs),
         router=router,
         settings=Settings(
             base_domain=config.base_domain,
@@ -283,7 +340,8 @@ def build_platform(
             allow_wildcard_domains=config.allow_wildcard_domains,
             public_addresses=config.public_addresses,
         ),
-        certificates=make_certificate_tools(config),
+        # On a cluster the gateway terminates TLS (docs/kubernetes.md).
+        certificates=make_certificate_tools(config) if config.runtime == "local" else None,
     )
 
 
@@ -343,14 +401,19 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     leader = Leadership(store, leases, always=store.single_process and "worker" in roles)
     if "worker" in roles:
         await leader.renew()
-    router = make_router(config)
+    kube = await _kubernetes(config)
+    router = kube.routes if kube else make_router(config)
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
-    platform = build_platform(config, store, router, app_logs=app_logs, sandbox=sandbox)
+    platform = build_platform(
+        config, store, router, app_logs=app_logs, sandbox=sandbox,
+        runtime=kube.runtime if kube else None,
+    )  # fmt: skip
     platform.leases, platform.owns_replicas = leases, leader.holds
     cluster, publisher = _cluster(config, platform)
     syncer = RouteSyncer(platform)
     syncer.attach()
-    if "router" in roles:  # requests held for a revision at zero start it
+    local = kube is None  # on a cluster, its gateway routes and its HPA autoscales
+    if "router" in roles and local:  # requests held for a revision at zero start it
         Activator(platform).attach()
     worker = Worker(platform, concurrency=config.worker_concurrency)
     sweeper = LeaseSweeper(platform)
@@ -366,9 +429,10 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
                 await router.start()
             except RouterChildFailed as exc:
                 raise SystemExit(f"Slipway cannot start its router: {exc}") from exc
-        elif "router" in roles:
+        elif isinstance(router, RouterServer) and "router" in roles:
             await router.start(config.host, config.router_port, https_port=config.https_port)
-        if "router" in roles and config.https_port is not None:  # 0: the port it got
+        if "router" in roles and config.https_port is not None and local:  # 0: the one it got
+            assert not isinstance(router, GatewayRoutes)
             https_port = router.https_port
             platform.settings = dataclasses.replace(platform.settings, https_port=https_port)
             config = dataclasses.replace(config, https_port=https_port)
@@ -381,7 +445,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             if platform.certificates is not None:  # in the replica owner only (its own check)
                 certificates = CertificateLoop(platform, platform.certificates)
                 tasks.append(loop.create_task(certificates.run(), name="certificates"))
-        if {"worker", "router"} <= roles:  # the autoscaler reads this process's router's load
+        if {"worker", "router"} <= roles and local:  # it reads this process's router's load
             autoscaler = Autoscaler(
                 platform,
                 stable_seconds=config.autoscale_stable_seconds,
@@ -412,10 +476,30 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             with contextlib.suppress(Exception):
                 await publisher.close()
         await router.close()
+        if kube is not None:
+            await kube.api.close()
         with contextlib.suppress(Exception):
             await leader.resign()
         await store.close()
         app_logs.close()
+
+
+async def _kubernetes(config: Config) -> Cluster | None:
+    """The cluster's runtime and routes, watching already (`--runtime kubernetes`)."""
+    if config.runtime == "local":
+        return None
+    if config.runtime != "kubernetes":
+        raise SystemExit(f"--runtime is local or kubernetes, not {config.runtime!r}")
+    try:
+        kube = make_cluster(config)
+    except ValueError as exc:
+        raise SystemExit(f"Slipway cannot use the cluster: {exc}") from exc
+    try:
+        await kube.runtime.start()
+    except Exception as exc:
+        await kube.api.close()
+        raise SystemExit(f"Slipway cannot reach the cluster's API server: {exc}") from exc
+    return kube
 
 
 def _cluster(

@@ -302,6 +302,12 @@ class RevisionSpec:
     health_check_path: str | None
     app_serial: int = 0  # the app's platform-unique number: the sandbox's uid comes from it
     memory_mb: int | None = None  # the app's own memory limit per replica (None: default)
+    image_digest: str = ""  # sha256:... of the image's manifest
+    workspace_name: str = ""  # names for a cluster: its image path, labels
+    app_name: str = ""
+    # The app's autoscaling bounds when it has maxReplicas, on the revision that serves most
+    # of its traffic (a cluster's HorizontalPodAutoscaler targets it); None otherwise.
+    autoscale: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

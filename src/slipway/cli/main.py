@@ -252,6 +252,21 @@ def serve(
     acme_directory: AcmeDirectory = None,
     acme_email: AcmeEmail = None,
     public_address: PublicAddress = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(help="local (this machine) or kubernetes (a cluster: docs/kubernetes.md)."),
+    ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(help="The cluster's kubeconfig; default: the pod's service account."),
+    ] = None,
+    kube_context: Annotated[str | None, typer.Option(help="A context of the kubeconfig.")] = None,
+    namespace_prefix: Annotated[
+        str | None, typer.Option(help="Each workspace's namespace is this + its id.")
+    ] = None,
+    gateway: Annotated[
+        str | None, typer.Option(help="The Gateway the app routes attach to: namespace/name.")
+    ] = None,
 ) -> None:
     """Run some roles of the platform; several processes may share one PostgreSQL database."""
     from slipway import bootstrap
@@ -269,6 +284,11 @@ def serve(
         database_url=database_url,
         roles=roles,
         access_log=access_log,
+        runtime=runtime,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
+        namespace_prefix=namespace_prefix,
+        gateway=gateway,
         **_https(https_port, 443, tls_cert, tls_key, acme_directory, acme_email, public_address),
     )
     if not config.db_url.startswith("postgres") and roles != bootstrap.ROLES:

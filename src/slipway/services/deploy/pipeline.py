@@ -199,7 +199,7 @@ class Deploy:
                 await self._hand_over()
                 return
             self.log.redact = Redactor.for_env(app.env, self.revision.env)
-            spec = await revision_spec(self.platform, app, self.revision)
+            spec = await revision_spec(self.platform, workspace, app, self.revision)
             if spec is None:
                 raise DeployFailed("the built image could not be found on disk.")
             if self.dep.rollout_replicas is None:

@@ -56,7 +56,14 @@ WAIT_POLL_SECONDS = 0.1
 ROLLOUTS_READ = 100  # active deployments of one app read per pass: one runs at a time
 
 
-async def revision_spec(platform: Platform, app: App, rev: Revision) -> RevisionSpec | None:
+async def revision_spec(
+    platform: Platform,
+    workspace: Workspace,
+    app: App,
+    rev: Revision,
+    *,
+    autoscale: tuple[int, int] | None = None,
+) -> RevisionSpec | None:
     """What the runtime needs to run `rev` of `app`, or None when its image is gone."""
     image = await platform.builder.find_image(rev.image_digest)
     if image is None:
@@ -72,6 +79,10 @@ async def revision_spec(platform: Platform, app: App, rev: Revision) -> Revision
         health_check_path=rev.health_check_path,
         app_serial=app.serial,
         memory_mb=rev.memory_mb,
+        image_digest=image.digest,
+        workspace_name=workspace.name,
+        app_name=app.name,
+        autoscale=autoscale,
     )
 
 
@@ -109,19 +120,34 @@ async def reconcile_locked(platform: Platform, workspace: Workspace, app: App) -
     splits = await scoped.traffic.get(app.id)
     desired = await desired_for(platform, app, splits)
     revisions = await scoped.revisions.list(app.id)
-    await _scale(platform, app, revisions, desired)
+    await _scale(platform, workspace, app, revisions, desired, primary=_primary(splits))
     await sync_routes(platform, workspace, app, splits)
     _retire(platform, revisions, desired)
 
 
+def _primary(splits: Sequence[TrafficSplit]) -> str | None:
+    """The revision that serves most of the traffic (the first listed of equals)."""
+    routed = [s for s in splits if s.percent > 0]
+    return max(routed, key=lambda s: s.percent).revision_name if routed else None
+
+
 async def _scale(
-    platform: Platform, app: App, revisions: Sequence[Revision], desired: dict[str, int]
+    platform: Platform,
+    workspace: Workspace,
+    app: App,
+    revisions: Sequence[Revision],
+    desired: dict[str, int],
+    *,
+    primary: str | None,
 ) -> None:
     for rev in revisions:
         count = desired.get(rev.name, 0)
         if count <= 0:
             continue
-        spec = await revision_spec(platform, app, rev)
+        bounds = None
+        if rev.name == primary and app.max_replicas is not None:
+            bounds = (app.min_replicas, app.max_replicas)
+        spec = await revision_spec(platform, workspace, app, rev, autoscale=bounds)
         if spec is None:
             log.warning("image of revision %s is missing; it cannot run", rev.name)
             continue
@@ -239,7 +265,7 @@ async def warm(
     scoped = platform.store.scoped(app.workspace_id)
     for name in wanted:
         rev = await scoped.revisions.get(app.id, name)
-        if rev is None or await revision_spec(platform, app, rev) is None:
+        if rev is None or await revision_spec(platform, workspace, app, rev) is None:
             raise DeployFailed(f"the image of revision {name} is no longer on disk.")
     timeout = platform.settings.health_timeout_seconds
     until = datetime.now(UTC) + timedelta(seconds=timeout + WARMUP_MARGIN)

@@ -1,0 +1,287 @@
+"""`KubernetesRuntime`: revisions run as Deployments in a cluster (`slipway serve --runtime
+kubernetes`), implementing `slipway.ports.Runtime`.
+
+`scale` writes the revision's objects with server-side apply (namespace and NetworkPolicy
+once per workspace; the env Secret, the Deployment with its replica count, its Service; the
+app's HPA on the revision that serves most of its traffic). `status` and `wait_ready` read a
+cache that watches keep current (`watching.py`); readiness changes fire `on_change`.
+`stop` deletes the Deployment, and the cluster's garbage collector what it owns.
+`run_once` (the release phase) is a Job whose pod's output is followed into the log.
+
+Kubernetes drains a pod itself (the endpoint leaves the gateway, then a preStop sleep, then
+SIGTERM), so the drain gate is not called here. `close` leaves the cluster running: the
+replicas are the cluster's, not this process's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slipway.domain.errors import DeployFailed
+from slipway.domain.revisionkeys import revision_key
+from slipway.ports import LogSink, ReplicaLimits, ReplicaStatus, RevisionSpec
+from slipway.runtime.kubernetes import manifests as m
+from slipway.runtime.kubernetes.api import ApiError, KubeApi
+from slipway.runtime.kubernetes.kinds import DEPLOYMENT, HPA, JOB, POD, Kind
+from slipway.runtime.kubernetes.podstatus import failure, replica_status
+from slipway.runtime.kubernetes.watching import ClusterCache
+
+log = logging.getLogger(__name__)
+
+JOB_MARGIN_SECONDS = 30.0  # a release job's pod may wait this long to be scheduled
+JOB_VERDICT_SECONDS = 5.0
+
+
+def _key_of(obj: dict[str, Any]) -> str | None:
+    lbl = obj.get("metadata", {}).get("labels") or {}
+    ws, app, rev = lbl.get(m.WORKSPACE), lbl.get(m.APP), lbl.get(m.REVISION)
+    return revision_key(ws, app, rev) if ws and app and rev else None
+
+
+class KubernetesRuntime:
+    def __init__(self, api: KubeApi, settings: m.ClusterSettings) -> None:
+        self._api = api
+        self.settings = settings
+        self._cache = ClusterCache(api, (DEPLOYMENT, POD, JOB), self._event)
+        self._specs: dict[str, RevisionSpec] = {}
+        self._owners: dict[str, list[dict[str, Any]]] = {}  # key -> its Deployment as owner
+        self._applied: dict[str, int | None] = {}  # key -> replicas last written
+        self._namespaces: set[str] = set()
+        self._hpa_target: dict[tuple[str, str], str | None] = {}  # (ns, app) -> revision
+        self._callbacks: list[Callable[[str], None]] = []
+        self._ready: dict[str, int] = {}
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._cache.start()
+
+    # ------------------------------------------------------------------ Runtime
+
+    async def scale(self, spec: RevisionSpec, replicas: int) -> None:
+        self._specs[spec.key] = spec
+        await self._workspace(spec)
+        if spec.key not in self._owners:
+            await self._api.apply(m.env_secret(self.settings, spec))  # before its pods need it
+        count: int | None = replicas
+        if spec.autoscale is not None and self._applied.get(spec.key) == replicas:
+            count = None  # unchanged: the HPA owns the count between manual scales
+        deployment = await self._api.apply(m.deployment(self.settings, spec, count))
+        self._applied[spec.key] = replicas
+        if spec.key not in self._owners:
+            owners = m.owner(deployment)
+            await self._api.apply(m.env_secret(self.settings, spec, owners))
+            await self._api.apply(m.service(self.settings, spec, owners))
+            self._owners[spec.key] = owners
+        await self._autoscaler(spec)
+
+    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if count <= 0:
+                return
+            status = self.status(key)
+            if status.ready >= count:
+                return
+            stuck = [f for p in self._pods(key) if (f := failure(p)) is not None]
+            if stuck:
+                raise DeployFailed(stuck[-1][1])
+            left = deadline - loop.time()
+            if left <= 0:
+                raise DeployFailed(self._timeout_message(key, timeout))
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, 1.0)):
+                    await changed.wait()
+
+    def status(self, key: str) -> ReplicaStatus:
+        spec = self._specs.get(key)
+        limits = None
+        if spec is not None:
+            limits = ReplicaLimits(
+                memory_mb=spec.memory_mb or m.DEFAULT_MEMORY_MB,
+                max_processes=0,  # the node's pid limit: a pod spec cannot set one
+                cpus=float(m.DEFAULT_CPU),
+                enforced_by="kubernetes",
+            )
+        return replica_status(self._pods(key), limits=limits, port=m.APP_PORT)
+
+    def running_keys(self) -> list[str]:
+        keys = {_key_of(d) for d in self._cache.objects[DEPLOYMENT].values()}
+        return sorted(k for k in keys if k is not None)
+
+    async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
+        self._specs.pop(key, None)
+        self._owners.pop(key, None)
+        self._applied.pop(key, None)
+        for (ns, name), obj in list(self._cache.objects[DEPLOYMENT].items()):
+            if _key_of(obj) == key:
+                await self._api.delete(DEPLOYMENT, name, ns)
+                await self._drop_autoscaler(ns, obj, name)
+
+    def on_change(self, callback: Callable[[str], None]) -> None:
+        self._callbacks.append(callback)
+
+    def set_drain_gate(self, gate: Callable[[str], Awaitable[None]]) -> None:
+        """Unused: the cluster drains a pod before it stops it (module docstring)."""
+
+    async def run_once(
+        self, spec: RevisionSpec, command: str, *, log: LogSink, timeout: float
+    ) -> int:
+        await self._workspace(spec)
+        await self._api.apply(m.env_secret(self.settings, spec))
+        name = f"{spec.revision}-release-{secrets.token_hex(3)}"
+        ns = m.namespace_name(self.settings, spec.workspace_id)
+        job = await self._api.apply(
+            m.release_job(self.settings, spec, name=name, command=command, timeout=timeout)
+        )
+        if spec.key not in self._owners:  # the Secret goes with the job if no replica comes
+            await self._api.apply(m.env_secret(self.settings, spec, m.owner(job)))
+        late = DeployFailed(f"the release command did not finish within {timeout:g} seconds")
+        try:
+            async with asyncio.timeout(timeout + JOB_MARGIN_SECONDS):
+                code = await self._follow_job(name, ns, log)
+        except TimeoutError:
+            raise late from None
+        finally:
+            if not await self._job_done(name, ns):  # cancelled or late: its pod goes too
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._api.delete(JOB, name, ns))
+        if _condition(self._cache.objects[JOB].get((ns, name)), "Failed") == "DeadlineExceeded":
+            raise late
+        return code
+
+    async def close(self) -> None:
+        """Stop watching; the replicas stay (the module's docstring). The caller closes the
+        API client, which the routes share."""
+        await self._cache.close()
+
+    # ------------------------------------------------------------------ internals
+
+    async def _workspace(self, spec: RevisionSpec) -> None:
+        ns = m.namespace_name(self.settings, spec.workspace_id)
+        if ns in self._namespaces:
+            return
+        await self._api.apply(m.namespace(self.settings, spec.workspace_id, spec.workspace_name))
+        await self._api.apply(m.network_policy(self.settings, spec.workspace_id))
+        self._namespaces.add(ns)
+
+    async def _autoscaler(self, spec: RevisionSpec) -> None:
+        ns = m.namespace_name(self.settings, spec.workspace_id)
+        app = (ns, spec.app_name)
+        if spec.autoscale is not None:
+            if self._hpa_target.get(app) != spec.revision:
+                await self._api.apply(m.hpa(self.settings, spec, spec.autoscale))
+                self._hpa_target[app] = spec.revision
+            return
+        if app not in self._hpa_target:  # after a restart: is there one from before?
+            found = await self._api.get(HPA, spec.app_name, ns)
+            target = found["spec"]["scaleTargetRef"]["name"] if found else None
+            self._hpa_target[app] = target
+        if self._hpa_target.get(app) == spec.revision:  # the app no longer autoscales
+            await self._api.delete(HPA, spec.app_name, ns)
+            self._hpa_target[app] = None
+
+    async def _drop_autoscaler(self, ns: str, deployment: dict[str, Any], name: str) -> None:
+        app = (deployment["metadata"].get("labels") or {}).get(m.APP)
+        for (hpa_ns, app_name), target in list(self._hpa_target.items()):
+            if hpa_ns == ns and target == name and app:
+                with contextlib.suppress(ApiError):
+                    await self._api.delete(HPA, app_name, ns)
+                self._hpa_target[(hpa_ns, app_name)] = None
+
+    def _pods(self, key: str) -> list[dict[str, Any]]:
+        return [
+            p
+            for p in self._cache.objects[POD].values()
+            if _key_of(p) == key and (p["metadata"].get("labels") or {}).get(m.ROLE) == "replica"
+        ]
+
+    def _job_pod(self, name: str, ns: str) -> dict[str, Any] | None:
+        for (pod_ns, _), pod in self._cache.objects[POD].items():
+            refs = pod["metadata"].get("ownerReferences") or []
+            if pod_ns == ns and any(r.get("kind") == "Job" and r.get("name") == name for r in refs):
+                return pod
+        return None
+
+    async def _follow_job(self, name: str, ns: str, log: LogSink) -> int:
+        pod = await self._until(lambda: self._started(self._job_pod(name, ns)))
+        async for line in self._api.log_lines(pod["metadata"]["name"], ns, container=m.CONTAINER):
+            await log(line)
+        done = await self._until(lambda: _terminated(self._job_pod(name, ns)))
+        with contextlib.suppress(TimeoutError):  # its Job's verdict follows the pod's end
+            async with asyncio.timeout(JOB_VERDICT_SECONDS):
+                await self._until(lambda: self._verdict(name, ns))
+        return int(done.get("exitCode", 1))
+
+    def _verdict(self, name: str, ns: str) -> dict[str, Any] | None:
+        job = self._cache.objects[JOB].get((ns, name))
+        done = _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
+        return job if done else None
+
+    @staticmethod
+    def _started(pod: dict[str, Any] | None) -> dict[str, Any] | None:
+        if pod is None:
+            return None
+        stuck = failure(pod)
+        if stuck is not None:
+            raise DeployFailed(f"the release command could not start: {stuck[1]}")
+        return pod if pod.get("status", {}).get("phase") not in (None, "Pending") else None
+
+    async def _job_done(self, name: str, ns: str) -> bool:
+        return _terminated(self._job_pod(name, ns)) is not None
+
+    async def _until(self, probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+        while (found := probe()) is None:
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await changed.wait()
+        return found
+
+    def _event(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+        key = _key_of(obj)
+        if kind is not POD or key is None:
+            return
+        ready = self.status(key).ready
+        if self._ready.get(key) != ready or event == "DELETED":
+            self._ready[key] = ready
+            for callback in list(self._callbacks):
+                try:
+                    callback(key)
+                except Exception:
+                    log.exception("on_change callback failed for %s", key)
+
+    def _timeout_message(self, key: str, timeout: float) -> str:
+        spec = self._specs.get(key)
+        path = spec.health_check_path if spec else None
+        what = (
+            f"did not answer its readiness probe on {path}"
+            if path
+            else "did not pass its readiness probe (accepting connections on $PORT)"
+        )
+        return f"the app {what} within {timeout:g} seconds"
+
+
+def _condition(job: dict[str, Any] | None, kind: str) -> str | None:
+    """The reason of the job's condition `kind` when it is true."""
+    for cond in (job or {}).get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return str(cond.get("reason", ""))
+    return None
+
+
+def _terminated(pod: dict[str, Any] | None) -> dict[str, Any] | None:
+    if pod is None:
+        return None
+    for cs in pod.get("status", {}).get("containerStatuses") or []:
+        if cs.get("name") == m.CONTAINER and (done := (cs.get("state") or {}).get("terminated")):
+            return dict(done)
+    return None
