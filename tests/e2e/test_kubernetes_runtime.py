@@ -1,0 +1,237 @@
+"""The seed's flows through the API with `--runtime kubernetes`, against the fake API server
+(`tests/support/fakekube`; no real cluster is reachable from these machines): a real build
+pushed to a real registry (Debian's docker-registry), then deploy, Runtime Status read from
+the cluster, scale (with the HPA holding its minimum), a release command as a Job, a second
+revision, traffic with tags, promote, rollback, a crash loop's reason, delete. What Slipway
+wrote is compared with snapshots (`tests/e2e/snapshots/`; `SLIPWAY_UPDATE_SNAPSHOTS=1`
+rewrites them) and every object is validated against the Kubernetes (three minor versions)
+and Gateway API schemas."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import PYTHON_APP
+from tests.e2e.conftest import Platform, start_platform, stop_platform, wait_for
+from tests.integration.builder.registry_server import running_registry
+from tests.support.fakekube import FakeCluster
+from tests.support.kubeschemas import assert_valid
+
+pytestmark = pytest.mark.e2e
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+FINISHED = {"succeeded", "failed", "cancelled"}
+KINDS = ("Namespace", "NetworkPolicy", "Secret", "Deployment", "Service",
+         "HorizontalPodAutoscaler", "HTTPRoute", "Job")  # fmt: skip
+
+
+@pytest.fixture
+def cluster() -> Iterator[FakeCluster]:
+    with FakeCluster(ready_after=0.3, hpa_sync_seconds=1.0) as fake:
+        yield fake
+
+
+@pytest.fixture
+def on_cluster(tmp_path: Path, cluster: FakeCluster) -> Iterator[Platform]:
+    with running_registry(tmp_path / "registry") as registry:
+        running = start_platform(
+            tmp_path,
+            extra_env={
+                "SLIPWAY_RUNTIME": "kubernetes",
+                "SLIPWAY_KUBECONFIG": str(cluster.kubeconfig(tmp_path / "kubeconfig")),
+                "SLIPWAY_REGISTRY": registry,
+                "SLIPWAY_GATEWAY": "edge/public",
+            },
+        )
+        try:
+            yield running
+        finally:
+            stop_platform(running)
+
+
+def until(check: Any, *, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return value
+
+
+def deploy(api: Any, ws: str, app_id: str, **extra: object) -> dict[str, Any]:
+    r = api.post(f"/workspaces/{ws}/deploy", json={"appId": app_id, **extra})
+    assert r.status_code == 202, r.text
+    return wait_for(api, f"/workspaces/{ws}/deploy/{r.json()['id']}", until=FINISHED)
+
+
+def version(n: int) -> dict[str, str]:
+    return {"main.py": PYTHON_APP.replace('"hello"', f'"v{n}"'), "requirements.txt": ""}
+
+
+def weights(cluster: FakeCluster, host: str) -> list[tuple[str, int]]:
+    for route in cluster.objects("HTTPRoute"):
+        if route["spec"]["hostnames"] == [host]:
+            refs = route["spec"]["rules"][0]["backendRefs"]
+            return [(r["name"], r["weight"]) for r in refs]
+    return []
+
+
+def test_deploy_scale_traffic_promote_rollback_on_a_cluster(
+    on_cluster: Platform, cluster: FakeCluster, make_repo: Any
+) -> None:
+    platform = on_cluster
+    ws, key = platform.workspace("acme")
+    api = platform.client(key)
+    repo = make_repo("api")
+    repo.commit(version(1), "v1")
+    app = api.post(f"/workspaces/{ws}/apps", json={
+        "name": "api", "gitUrl": repo.url, "releaseCommand": "python3 migrate.py",
+        "env": {"DATABASE_URL": "postgres://app:hunter2@db/app"},
+    }).json()  # fmt: skip
+    host = "api.acme.localhost"
+
+    first = deploy(api, ws, app["id"])
+    assert first["status"] == "succeeded", first
+    logs = api.get(f"/workspaces/{ws}/deploy/{first['id']}/logs").json()["logs"]
+    assert any("running: /bin/sh -c python3 migrate.py" in line for line in logs), logs
+    assert weights(cluster, host) == [("api-00001", 100)]
+    status_url = f"/workspaces/{ws}/deploy/{first['id']}/runtime-status"
+    status = api.get(status_url).json()
+    assert (status["phase"], status["ready"], status["total"]) == ("Running", 1, 1), status
+    assert status["limits"]["enforcedBy"] == "kubernetes"
+
+    # Scale: the Deployment's replicas, ready as the cluster reports them.
+    r = api.post(f"/workspaces/{ws}/deploy/scale", json={"appId": app["id"], "replicas": 3})
+    assert r.status_code == 200, r.text
+    until(lambda: api.get(status_url).json()["ready"] == 3)
+    (dep,) = cluster.objects("Deployment")
+    assert dep["spec"]["replicas"] == 3
+
+    # A second revision, its own Deployment and Service; traffic moves once it is ready.
+    repo.commit(version(2), "v2")
+    second = deploy(api, ws, app["id"])
+    assert second["status"] == "succeeded", second
+    assert weights(cluster, host) == [("api-00002", 100)]
+    until(lambda: [d["metadata"]["name"] for d in cluster.objects("Deployment")] == ["api-00002"])
+
+    # Traffic with tags, then promote, then rollback: the HTTPRoutes follow.
+    splits = [
+        {"revisionName": "api-00001", "percent": 10, "tag": "canary"},
+        {"revisionName": "api-00002", "percent": 90, "tag": "stable"},
+    ]
+    r = api.post(f"/workspaces/{ws}/deploy/apps/{app['id']}/traffic", json={"splits": splits})
+    assert r.status_code == 200, r.text
+    assert sorted(weights(cluster, host)) == [("api-00001", 10), ("api-00002", 90)]
+    assert weights(cluster, "canary---" + host) == [("api-00001", 100)]
+    assert weights(cluster, "stable---" + host) == [("api-00002", 100)]
+    snapshot("kubernetes-split", cluster)
+
+    r = api.post(f"/workspaces/{ws}/deploy/revisions/api-00001/promote")
+    assert r.status_code == 200, r.text
+    assert weights(cluster, host) == [("api-00001", 100)]
+    r = api.post(f"/workspaces/{ws}/deploy/{second['id']}/rollback")
+    assert r.status_code == 202, r.text
+    back = wait_for(api, f"/workspaces/{ws}/deploy/{r.json()['id']}", until=FINISHED)
+    assert back["status"] == "succeeded" and back["revisionName"] == "api-00003", back
+    assert weights(cluster, host) == [("api-00003", 100)]
+    revisions = api.get(f"/workspaces/{ws}/deploy/apps/{app['id']}/revisions").json()
+    assert (revisions[0]["revisionName"], revisions[0]["trafficPercent"]) == ("api-00003", 100)
+
+    # Delete: the cluster forgets the app.
+    assert api.delete(f"/workspaces/{ws}/apps/{app['id']}").status_code in (200, 202, 204)
+    until(lambda: not cluster.objects("HTTPRoute") and not cluster.objects("Deployment"))
+
+
+def test_autoscaled_app_gets_an_hpa_that_holds_its_minimum(
+    on_cluster: Platform, cluster: FakeCluster, make_repo: Any
+) -> None:
+    platform = on_cluster
+    ws, key = platform.workspace("scaled")
+    api = platform.client(key)
+    repo = make_repo("web")
+    repo.commit(version(1), "v1")
+    app = api.post(f"/workspaces/{ws}/apps", json={
+        "name": "web", "gitUrl": repo.url, "minReplicas": 2, "maxReplicas": 5,
+    }).json()  # fmt: skip
+    assert app.get("id"), app
+    first = deploy(api, ws, app["id"])
+    assert first["status"] == "succeeded", first
+    (hpa,) = until(lambda: cluster.objects("HorizontalPodAutoscaler"))
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "web-00001"
+    # Below the minimum: it holds until the HPA reconciles, then the HPA's floor wins.
+    r = api.post(f"/workspaces/{ws}/deploy/scale", json={"appId": app["id"], "replicas": 1})
+    assert r.status_code == 200, r.text
+    until(lambda: cluster.objects("Deployment")[0]["spec"]["replicas"] == 2, timeout=20)
+    snapshot("kubernetes-autoscaled", cluster)
+
+
+def test_a_crash_loop_fails_the_deploy_with_the_clusters_reason(
+    on_cluster: Platform, cluster: FakeCluster, make_repo: Any
+) -> None:
+    platform = on_cluster
+    ws, key = platform.workspace("crashy")
+    api = platform.client(key)
+    repo = make_repo("bad")
+    repo.commit(version(1), "v1")
+    app = api.post(f"/workspaces/{ws}/apps", json={
+        "name": "bad", "gitUrl": repo.url, "env": {"FAKEKUBE_BEHAVIOUR": "crashloop"},
+    }).json()  # fmt: skip
+    failed = deploy(api, ws, app["id"])
+    assert failed["status"] == "failed", failed
+    assert "CrashLoopBackOff" in failed["error"] or "status 1" in failed["error"], failed
+    status = api.get(f"/workspaces/{ws}/deploy/{failed['id']}/runtime-status").json()
+    assert status["phase"] == "Failed", status
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def snapshot(name: str, cluster: FakeCluster) -> None:
+    """What Slipway applied (the last body of every object the cluster still holds; pods
+    are the cluster's own), valid against the schemas, and equal to the snapshot once ids,
+    uids and digests are replaced by placeholders."""
+    last: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for verb, _, body in cluster.applied():
+        if verb == "apply":
+            meta = body["metadata"]
+            last[(body["apiVersion"], body["kind"], meta.get("namespace", ""), meta["name"])] = body
+    objects = []
+    for kind in KINDS:
+        for obj in cluster.objects(kind):
+            meta = obj["metadata"]
+            body = last.get((obj["apiVersion"], kind, meta.get("namespace", ""), meta["name"]))
+            if body is None:
+                continue  # the cluster's own ("default")
+            assert_valid(body)
+            if kind == "Secret":  # the keys, not the values
+                body = {**body, "data": {k: "<value>" for k in body.get("data", {})}}
+            objects.append(_normal(body))
+    text = json.dumps(objects, indent=1, sort_keys=True) + "\n"
+    path = SNAPSHOTS / f"{name}.json"
+    if os.environ.get("SLIPWAY_UPDATE_SNAPSHOTS") == "1" or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"{path.name} differs: rerun with SLIPWAY_UPDATE_SNAPSHOTS=1"
+
+
+_ID = re.compile(r"(ws|app)[_-][0-9a-z]{26}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_PORT = re.compile(r"127\.0\.0\.1:\d+")
+_RELEASE = re.compile(r"-release-[0-9a-f]{6}")
+
+
+def _normal(obj: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(obj, sort_keys=True)
+    text = _ID.sub(lambda m: f"<{m.group(1)}>", text)
+    text = _DIGEST.sub("<digest>", text)
+    text = _UID.sub("<uid>", text)
+    text = _PORT.sub("<registry>", text)
+    text = _RELEASE.sub("-release-<random>", text)
+    return json.loads(text)  # type: ignore[no-any-return]
