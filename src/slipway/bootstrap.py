@@ -45,8 +45,12 @@ from slipway.router.tls import Certificates, certificate_names
 from slipway.runtime.kubernetes import (
     ClusterSettings,
     GatewayRoutes,
+    KnativeApps,
+    KnativeRoutes,
+    KnativeRuntime,
     KubeApi,
     KubernetesRuntime,
+    knative_installed,
     load_connection,
 )
 from slipway.runtime.local import LocalRuntime
@@ -137,6 +141,7 @@ class Config:
     kube_context: str | None = None
     namespace_prefix: str = "slipway-"
     gateway: str = "slipway-gateway/slipway"  # the Gateway the HTTPRoutes attach to: ns/name
+    kube_mode: str = "auto"  # knative when the cluster serves it, else plain; or either
     ingress_namespaces: tuple[str, ...] = ()  # may reach the pods; default: the gateway's
 
     @property
@@ -189,6 +194,7 @@ def config_from_env(data_dir: Path, **overrides: object) -> Config:
         "namespace_prefix": env.get("SLIPWAY_NAMESPACE_PREFIX") or "slipway-",
         "gateway": env.get("SLIPWAY_GATEWAY") or "slipway-gateway/slipway",
         "ingress_namespaces": _listed(env.get("SLIPWAY_INGRESS_NAMESPACES", "")),
+        "kube_mode": env.get("SLIPWAY_KUBERNETES_MODE") or "auto",
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(data_dir=data_dir, **values)  # type: ignore[arg-type]
@@ -262,9 +268,10 @@ class Cluster:
     api: KubeApi
     runtime: KubernetesRuntime
     routes: GatewayRoutes
+    mode: str  # "knative" or "plain"
 
 
-def make_cluster(config: Config) -> Cluster:
+def cluster_settings(config: Config) -> ClusterSettings:
     """ValueError with one sentence when the settings cannot work."""
     registry = os.environ.get("SLIPWAY_REGISTRY", "").strip()
     if not registry:
@@ -275,19 +282,41 @@ def make_cluster(config: Config) -> Cluster:
     gateway_ns, _, gateway_name = config.gateway.partition("/")
     if not gateway_ns or not gateway_name:
         raise ValueError(f"--gateway is namespace/name, not {config.gateway!r}")
-    try:
-        connection = load_connection(config.kubeconfig, context=config.kube_context)
-    except Exception as exc:  # the loaders raise their own types, for files and contexts
-        raise ValueError(f"cannot read the cluster's settings: {exc}") from exc
-    settings = ClusterSettings(
+    if config.kube_mode not in ("auto", "knative", "plain"):
+        raise ValueError(
+            f"SLIPWAY_KUBERNETES_MODE is auto, knative or plain, not {config.kube_mode!r}"
+        )
+    return ClusterSettings(
         namespace_prefix=config.namespace_prefix,
         registry=registry.removeprefix("http://").removeprefix("https://").rstrip("/"),
         gateway_name=gateway_name,
         gateway_namespace=gateway_ns,
         ingress_namespaces=config.ingress_namespaces or (gateway_ns,),
     )
+
+
+async def make_cluster(config: Config) -> Cluster:
+    """Knative Serving's objects when the cluster serves them (or `kube_mode` says so),
+    Deployments and Gateway API routes otherwise. ValueError with one sentence."""
+    settings = cluster_settings(config)
+    try:
+        connection = load_connection(config.kubeconfig, context=config.kube_context)
+    except Exception as exc:  # the loaders raise their own types, for files and contexts
+        raise ValueError(f"cannot read the cluster's settings: {exc}") from exc
     api = KubeApi(connection)
-    return Cluster(api, KubernetesRuntime(api, settings), GatewayRoutes(api, settings))
+    try:
+        knative = config.kube_mode == "knative" or (
+            config.kube_mode == "auto" and await knative_installed(api)
+        )
+    except Exception as exc:
+        await api.close()
+        raise ValueError(f"cannot reach the cluster's API server: {exc}") from exc
+    if knative:
+        apps = KnativeApps(api, settings)
+        return Cluster(
+            api, KnativeRuntime(api, settings, apps), KnativeRoutes(api, settings, apps), "knative"
+        )
+    return Cluster(api, KubernetesRuntime(api, settings), GatewayRoutes(api, settings), "plain")
 
 
 def make_certificate_tools(config: Config) -> CertificateTools:
@@ -491,7 +520,7 @@ async def _kubernetes(config: Config) -> Cluster | None:
     if config.runtime != "kubernetes":
         raise SystemExit(f"--runtime is local or kubernetes, not {config.runtime!r}")
     try:
-        kube = make_cluster(config)
+        kube = await make_cluster(config)
     except ValueError as exc:
         raise SystemExit(f"Slipway cannot use the cluster: {exc}") from exc
     try:
@@ -499,6 +528,7 @@ async def _kubernetes(config: Config) -> Cluster | None:
     except Exception as exc:
         await kube.api.close()
         raise SystemExit(f"Slipway cannot reach the cluster's API server: {exc}") from exc
+    log.info("revisions run on the cluster at %s (%s mode)", kube.api.server, kube.mode)
     return kube
 
 

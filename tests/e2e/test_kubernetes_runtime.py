@@ -29,12 +29,13 @@ pytestmark = pytest.mark.e2e
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 FINISHED = {"succeeded", "failed", "cancelled"}
 KINDS = ("Namespace", "NetworkPolicy", "Secret", "Deployment", "Service",
-         "HorizontalPodAutoscaler", "HTTPRoute", "Job")  # fmt: skip
+         "HorizontalPodAutoscaler", "HTTPRoute", "Job", "knative.Service")  # fmt: skip
 
 
-@pytest.fixture
-def cluster() -> Iterator[FakeCluster]:
-    with FakeCluster(ready_after=0.3, hpa_sync_seconds=1.0) as fake:
+@pytest.fixture(params=["plain"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[FakeCluster]:
+    knative = request.param == "knative"
+    with FakeCluster(ready_after=0.3, hpa_sync_seconds=1.0, knative=knative) as fake:
         yield fake
 
 
@@ -190,6 +191,65 @@ def test_a_crash_loop_fails_the_deploy_with_the_clusters_reason(
     assert status["phase"] == "Failed", status
 
 
+@pytest.mark.parametrize("cluster", ["knative"], indirect=True)
+def test_the_same_flows_on_knative_serving(
+    on_cluster: Platform, cluster: FakeCluster, make_repo: Any
+) -> None:
+    """Where Knative Serving is installed: one Knative Service per app, Slipway's revisions
+    are its Revisions by name, the split and the tags its traffic block."""
+    platform = on_cluster
+    ws, key = platform.workspace("kn")
+    api = platform.client(key)
+    repo = make_repo("site")
+    repo.commit(version(1), "v1")
+    app = api.post(f"/workspaces/{ws}/apps", json={"name": "site", "gitUrl": repo.url}).json()
+    first = deploy(api, ws, app["id"])
+    assert first["status"] == "succeeded", first
+
+    def service() -> dict[str, Any]:
+        (svc,) = cluster.objects("knative.Service")
+        return svc
+
+    def traffic() -> list[tuple[str, int, str | None]]:
+        entries = service()["spec"].get("traffic") or []
+        return [(e["revisionName"], e["percent"], e.get("tag")) for e in entries]
+
+    assert service()["spec"]["template"]["metadata"]["name"] == "site-00001"
+    until(lambda: traffic() == [("site-00001", 100, None)])
+    status = api.get(f"/workspaces/{ws}/deploy/{first['id']}/runtime-status").json()
+    assert (status["phase"], status["ready"]) == ("Running", 1), status
+    assert not cluster.objects("Deployment") and not cluster.objects("HTTPRoute")
+
+    repo.commit(version(2), "v2")
+    second = deploy(api, ws, app["id"])
+    assert second["status"] == "succeeded", second
+    assert service()["spec"]["template"]["metadata"]["name"] == "site-00002"
+    until(lambda: traffic() == [("site-00002", 100, None)])
+    splits = [
+        {"revisionName": "site-00001", "percent": 20, "tag": "old"},
+        {"revisionName": "site-00002", "percent": 80},
+    ]
+    r = api.post(f"/workspaces/{ws}/deploy/apps/{app['id']}/traffic", json={"splits": splits})
+    assert r.status_code == 200, r.text
+    assert sorted(traffic(), key=str) == sorted(
+        [("site-00001", 20, None), ("site-00002", 80, None), ("site-00001", 0, "old")], key=str
+    )
+    revisions = {r["metadata"]["name"] for r in cluster.objects("Revision")}
+    assert revisions == {"site-00001", "site-00002"}
+    snapshot("knative-split", cluster)
+
+    r = api.post(f"/workspaces/{ws}/deploy/revisions/site-00001/promote")
+    assert r.status_code == 200, r.text
+    assert traffic()[0] == ("site-00001", 100, None)
+    r = api.post(f"/workspaces/{ws}/deploy/{second['id']}/rollback")
+    back = wait_for(api, f"/workspaces/{ws}/deploy/{r.json()['id']}", until=FINISHED)
+    assert back["status"] == "succeeded" and back["revisionName"] == "site-00003", back
+    until(lambda: traffic() == [("site-00003", 100, None)])
+
+    assert api.delete(f"/workspaces/{ws}/apps/{app['id']}").status_code in (200, 202, 204)
+    until(lambda: not cluster.objects("knative.Service") and not cluster.objects("Revision"))
+
+
 # --------------------------------------------------------------------------- snapshots
 
 
@@ -206,7 +266,9 @@ def snapshot(name: str, cluster: FakeCluster) -> None:
     for kind in KINDS:
         for obj in cluster.objects(kind):
             meta = obj["metadata"]
-            body = last.get((obj["apiVersion"], kind, meta.get("namespace", ""), meta["name"]))
+            body = last.get(
+                (obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+            )
             if body is None:
                 continue  # the cluster's own ("default")
             assert_valid(body)

@@ -21,6 +21,8 @@ from slipway.domain.errors import DeployFailed
 from slipway.ports import RevisionSpec, Runtime
 from slipway.runtime.kubernetes import (
     ClusterSettings,
+    KnativeApps,
+    KnativeRuntime,
     KubeApi,
     KubernetesRuntime,
     load_connection,
@@ -107,7 +109,7 @@ def _spec(
     )
 
 
-@pytest.fixture(params=["local", "kubernetes"])
+@pytest.fixture(params=["local", "kubernetes", "knative"])
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     if request.param == "local":
         app_dir = tmp_path / "app"  # readable by the sandbox's uid (tmp_path is not)
@@ -119,9 +121,12 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         finally:
             await local.close()
         return
-    with FakeCluster(ready_after=0.3) as cluster:
+    with FakeCluster(ready_after=0.3, knative=request.param == "knative") as cluster:
         api = KubeApi(load_connection(str(cluster.kubeconfig(tmp_path / "kubeconfig"))))
-        runtime = KubernetesRuntime(api, ClusterSettings(registry="registry.test:5000"))
+        settings = ClusterSettings(registry="registry.test:5000")
+        runtime = KubernetesRuntime(api, settings)
+        if request.param == "knative":
+            runtime = KnativeRuntime(api, settings, KnativeApps(api, settings))
         await runtime.start()
         try:
             yield ClusterHarness(runtime, cluster)
@@ -151,6 +156,10 @@ async def test_replicas_become_ready_and_leave_when_scaled_down(harness: Harness
     assert spec.key in harness.runtime.running_keys()
     assert spec.key in changes
     await harness.runtime.scale(spec, 1)
+    if isinstance(harness.runtime, KnativeRuntime):  # a revision keeps its bounds
+        await asyncio.sleep(0.5)
+        assert harness.runtime.status(spec.key).total == 2
+        return
     await _eventually(lambda: harness.runtime.status(spec.key).total == 1)
     assert harness.runtime.status(spec.key).ready == 1
 

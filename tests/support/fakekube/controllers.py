@@ -63,6 +63,7 @@ class Controllers:
         self.views: dict[str, PodView] = {}  # as of the last tick, by pod uid
         self.last_hpa = float("-inf")
         self.job_started: dict[str, float] = {}  # monotonic, by job uid
+        self.ready_once: set[str] = set()  # Knative revisions (uids) that have been Ready
 
     async def run(self) -> None:
         while True:
@@ -377,9 +378,15 @@ class Controllers:
             share = int(target.get("percent") or 0)
             routable = routable or share > 0 or bool(target.get("tag"))
             percent += share
-        if not routable:
-            return 0
         annotations = meta(rev).get("annotations") or {}
+        if rev["metadata"]["uid"] not in self.ready_once:
+            # Like Knative: a new revision starts `initial-scale` pods (default 1) to become
+            # Ready, routed or not; after that, an unroutable one goes to zero.
+            initial = int(annotations.get("autoscaling.knative.dev/initial-scale", 1))
+            if not routable:
+                return initial
+        elif not routable:
+            return 0
         scale = int(annotations.get("autoscaling.knative.dev/min-scale", 1))
         if percent > 0:
             scale = max(scale, 1)
@@ -426,6 +433,8 @@ class Controllers:
             {"type": "ContainerHealthy", **healthy},
             {"type": "ResourcesAvailable", **resources},
         ]
+        if top["status"] == "True" and want and ready >= want:
+            self.ready_once.add(rev["metadata"]["uid"])
         previous = (rev.get("status") or {}).get("conditions")
         status = {
             "observedGeneration": rev["metadata"].get("generation", 1),

@@ -97,6 +97,7 @@ class KubeApi:
         headers = {"Accept": "application/json"}
         if connection.token:
             headers["Authorization"] = f"Bearer {connection.token}"
+        self.server = connection.server
         self._http = httpx.AsyncClient(
             base_url=connection.server,
             headers=headers,

@@ -419,3 +419,93 @@ def http_routes(
             }
         )
     return out
+
+
+# --------------------------------------------------------------------------- Knative
+
+KNATIVE_PORT_NAME = "http1"  # Knative's name for an HTTP/1 container port
+
+
+def knative_service(
+    settings: ClusterSettings,
+    spec: RevisionSpec,
+    *,
+    replicas: int,
+    traffic: Sequence[Mapping[str, Any]] | None,
+    target_concurrency: int = 10,
+) -> dict[str, Any]:
+    """One Knative Service per app: its template is the newest revision (named as Slipway
+    names it, so the Knative Revision has the same name) with its scale bounds, and its
+    traffic block the split and the tags. Knative sets `$PORT` and forbids setting it, and
+    takes pod-level security settings only behind a feature flag: they are on the container.
+    `traffic` None: Knative's default (the latest ready revision, 100%)."""
+    container = {
+        "name": CONTAINER,
+        "image": image_ref(settings, spec),
+        "command": ["/bin/sh", "-c", spec.start_command],
+        "envFrom": [{"secretRef": {"name": env_secret_name(spec.revision)}}],
+        "ports": [{"name": KNATIVE_PORT_NAME, "containerPort": APP_PORT}],
+        "resources": _resources(spec),
+        "securityContext": {
+            **_container_security(),
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - the pod's emptyDir
+    }
+    if spec.health_check_path:
+        container["readinessProbe"] = {"httpGet": {"path": spec.health_check_path}}
+    low, high = spec.autoscale if spec.autoscale is not None else (replicas, replicas)
+    annotations = {
+        "autoscaling.knative.dev/min-scale": str(low),
+        "autoscaling.knative.dev/max-scale": str(max(high, low, 1)),
+        "autoscaling.knative.dev/initial-scale": str(max(low, 1)),
+        "autoscaling.knative.dev/target": str(target_concurrency),
+    }
+    body: dict[str, Any] = {
+        "template": {
+            "metadata": {
+                "name": spec.revision,
+                "labels": {**labels(spec), ROLE: "replica"},
+                "annotations": annotations,
+            },
+            "spec": {
+                "enableServiceLinks": False,
+                "containers": [container],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+            },
+        },
+    }
+    if traffic is not None:
+        body["traffic"] = [dict(entry) for entry in traffic]
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": _meta(
+            spec.app_name,
+            namespace_name(settings, spec.workspace_id),
+            labels((spec.workspace_id, spec.app_id)),
+        ),
+        "spec": body,
+    }
+
+
+def knative_traffic(routes: Sequence[Route]) -> list[dict[str, Any]] | None:
+    """The split of the app's host (the first route) and a 0% entry per tag's host; None
+    while the app has no split (Knative routes to its latest revision)."""
+    if not routes or not routes[0].targets:
+        return None
+    out: list[dict[str, Any]] = []
+    for target in routes[0].targets:
+        key = parse_revision_key(target.revision)
+        if key is not None:
+            out.append({"revisionName": key.revision, "percent": target.weight})
+    tag_suffix = f"---{routes[0].host}"
+    for route in routes[1:]:
+        if not route.host.endswith(tag_suffix) or len(route.targets) != 1:
+            continue  # a custom domain: a DomainMapping's business (docs/kubernetes.md)
+        key = parse_revision_key(route.targets[0].revision)
+        if key is not None:
+            tag = route.host.removesuffix(tag_suffix)
+            out.append({"revisionName": key.revision, "percent": 0, "tag": tag})
+    return out

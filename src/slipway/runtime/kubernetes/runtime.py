@@ -37,17 +37,19 @@ JOB_MARGIN_SECONDS = 30.0  # a release job's pod may wait this long to be schedu
 JOB_VERDICT_SECONDS = 5.0
 
 
-def _key_of(obj: dict[str, Any]) -> str | None:
+def revision_key_of(obj: dict[str, Any]) -> str | None:
     lbl = obj.get("metadata", {}).get("labels") or {}
     ws, app, rev = lbl.get(m.WORKSPACE), lbl.get(m.APP), lbl.get(m.REVISION)
     return revision_key(ws, app, rev) if ws and app and rev else None
 
 
 class KubernetesRuntime:
+    WATCHED: tuple[Kind, ...] = (DEPLOYMENT, POD, JOB)
+
     def __init__(self, api: KubeApi, settings: m.ClusterSettings) -> None:
         self._api = api
         self.settings = settings
-        self._cache = ClusterCache(api, (DEPLOYMENT, POD, JOB), self._event)
+        self._cache = ClusterCache(api, self.WATCHED, self._event)
         self._specs: dict[str, RevisionSpec] = {}
         self._owners: dict[str, list[dict[str, Any]]] = {}  # key -> its Deployment as owner
         self._applied: dict[str, int | None] = {}  # key -> replicas last written
@@ -94,10 +96,7 @@ class KubernetesRuntime:
             left = deadline - loop.time()
             if left <= 0:
                 raise DeployFailed(self._timeout_message(key, timeout))
-            changed = self._changed
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(left, 1.0)):
-                    await changed.wait()
+            await self._changes(min(left, 1.0))
 
     def status(self, key: str) -> ReplicaStatus:
         spec = self._specs.get(key)
@@ -112,7 +111,7 @@ class KubernetesRuntime:
         return replica_status(self._pods(key), limits=limits, port=m.APP_PORT)
 
     def running_keys(self) -> list[str]:
-        keys = {_key_of(d) for d in self._cache.objects[DEPLOYMENT].values()}
+        keys = {revision_key_of(d) for d in self._cache.objects[DEPLOYMENT].values()}
         return sorted(k for k in keys if k is not None)
 
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
@@ -120,7 +119,7 @@ class KubernetesRuntime:
         self._owners.pop(key, None)
         self._applied.pop(key, None)
         for (ns, name), obj in list(self._cache.objects[DEPLOYMENT].items()):
-            if _key_of(obj) == key:
+            if revision_key_of(obj) == key:
                 await self._api.delete(DEPLOYMENT, name, ns)
                 await self._drop_autoscaler(ns, obj, name)
 
@@ -199,7 +198,8 @@ class KubernetesRuntime:
         return [
             p
             for p in self._cache.objects[POD].values()
-            if _key_of(p) == key and (p["metadata"].get("labels") or {}).get(m.ROLE) == "replica"
+            if revision_key_of(p) == key
+            and (p["metadata"].get("labels") or {}).get(m.ROLE) == "replica"
         ]
 
     def _job_pod(self, name: str, ns: str) -> dict[str, Any] | None:
@@ -236,6 +236,13 @@ class KubernetesRuntime:
     async def _job_done(self, name: str, ns: str) -> bool:
         return _terminated(self._job_pod(name, ns)) is not None
 
+    async def _changes(self, timeout: float) -> None:
+        """Return at the cache's next change, or after `timeout` seconds."""
+        changed = self._changed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await changed.wait()
+
     async def _until(self, probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
         while (found := probe()) is None:
             changed = self._changed
@@ -247,7 +254,7 @@ class KubernetesRuntime:
     def _event(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
-        key = _key_of(obj)
+        key = revision_key_of(obj)
         if kind is not POD or key is None:
             return
         ready = self.status(key).ready

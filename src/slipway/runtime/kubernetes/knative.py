@@ -1,0 +1,234 @@
+"""Knative Serving mode (chosen at start when the cluster serves `serving.knative.dev/v1`):
+one Knative Service per app, each Slipway revision a Knative Revision of the same name.
+
+The Service's template is the newest revision Slipway started (`spec.template.metadata.
+name` = the revision's name) with its scale bounds as autoscaling annotations: minReplicas
+and maxReplicas for an autoscaled app, else the requested count for both. Its `traffic`
+block is the split (`revisionName` + `percent`) and a 0% entry per tag. Knative revisions
+are immutable, so a revision keeps the bounds it was created with: Scale applies to the
+next revision (docs/kubernetes.md). A revision out of traffic scales to zero by itself; one
+that is not the template is deleted when Slipway stops it, and deleting the app deletes
+its Service (and with it the revisions).
+
+The runtime and the routes both write the one Service, so `KnativeApps` holds what each
+last set and applies the whole object under the app's lock (server-side apply under one
+field manager owns every field it sends: a partial apply would drop the other's part).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slipway.domain.errors import DeployFailed
+from slipway.domain.names import parse_revision_name
+from slipway.domain.revisionkeys import parse_revision_key
+from slipway.domain.routes import Route
+from slipway.ports import RevisionSpec
+from slipway.runtime.kubernetes import manifests as m
+from slipway.runtime.kubernetes.api import KubeApi
+from slipway.runtime.kubernetes.gateway import GatewayRoutes
+from slipway.runtime.kubernetes.kinds import JOB, KNATIVE_REVISION, KNATIVE_SERVICE, POD, Kind
+from slipway.runtime.kubernetes.podstatus import failure
+from slipway.runtime.kubernetes.runtime import KubernetesRuntime, revision_key_of
+
+log = logging.getLogger(__name__)
+
+KNATIVE_GROUP = "/apis/serving.knative.dev/v1"
+
+
+async def knative_installed(api: KubeApi) -> bool:
+    return await api.exists(KNATIVE_GROUP)
+
+
+@dataclass
+class _App:
+    namespace: str
+    name: str
+    body: dict[str, Any] | None = None  # the Service as last applied (template + traffic)
+
+
+class KnativeApps:
+    """The Knative Service of each app, written whole (the module's docstring)."""
+
+    def __init__(self, api: KubeApi, settings: m.ClusterSettings) -> None:
+        self._api = api
+        self._settings = settings
+        self._apps: dict[str, _App] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def template_of(self, app_id: str) -> str | None:
+        app = self._apps.get(app_id)
+        if app is None or app.body is None:
+            return None
+        return str(app.body["spec"]["template"]["metadata"]["name"])
+
+    def routed(self, app_id: str, revision: str) -> bool:
+        """Whether the Service's traffic block (as last applied) names `revision`."""
+        app = self._apps.get(app_id)
+        if app is None or app.body is None:
+            return False
+        traffic = app.body["spec"].get("traffic")
+        if traffic is None:  # Knative's default: the latest revision
+            return self.template_of(app_id) == revision
+        return any(entry.get("revisionName") == revision for entry in traffic)
+
+    async def set_template(self, spec: RevisionSpec, replicas: int) -> dict[str, Any]:
+        async with self._lock(spec.app_id):
+            app = await self._load(spec.app_id, spec.workspace_id, spec.app_name)
+            traffic = app.body["spec"].get("traffic") if app.body else None
+            body = m.knative_service(self._settings, spec, replicas=replicas, traffic=traffic)
+            return await self._apply(app, body)
+
+    async def set_traffic(
+        self, app_id: str, workspace_id: str, app_name: str, traffic: list[dict[str, Any]] | None
+    ) -> None:
+        async with self._lock(app_id):
+            app = await self._load(app_id, workspace_id, app_name)
+            if app.body is None:
+                return  # no revision yet: nothing to route
+            if app.body["spec"].get("traffic") == traffic:
+                return
+            body = {**app.body, "spec": dict(app.body["spec"])}
+            if traffic is None:
+                body["spec"].pop("traffic", None)
+            else:
+                body["spec"]["traffic"] = traffic
+            await self._apply(app, body)
+
+    async def delete(self, app_id: str) -> None:
+        async with self._lock(app_id):
+            app = self._apps.pop(app_id, None)
+            if app is not None:
+                await self._api.delete(KNATIVE_SERVICE, app.name, app.namespace)
+                return
+            found, _ = await self._api.list(
+                KNATIVE_SERVICE, selector=f"{m.MANAGED},{m.APP}={app_id}"
+            )
+            for obj in found:
+                meta = obj["metadata"]
+                await self._api.delete(KNATIVE_SERVICE, meta["name"], meta["namespace"])
+
+    def _lock(self, app_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(app_id, asyncio.Lock())
+
+    async def _load(self, app_id: str, workspace_id: str, app_name: str) -> _App:
+        """What Slipway last applied, or (after a restart) what the cluster holds."""
+        app = self._apps.get(app_id)
+        if app is None:
+            ns = m.namespace_name(self._settings, workspace_id)
+            app = self._apps[app_id] = _App(ns, app_name)
+            found = await self._api.get(KNATIVE_SERVICE, app_name, ns)
+            if found is not None:
+                app.body = {k: v for k, v in found.items() if k != "status"}
+                app.body["metadata"] = {
+                    k: found["metadata"][k] for k in ("name", "namespace", "labels")
+                }
+        return app
+
+    async def _apply(self, app: _App, body: dict[str, Any]) -> dict[str, Any]:
+        stored = await self._api.apply(body)
+        app.body = body
+        return stored
+
+
+class KnativeRuntime(KubernetesRuntime):
+    """`KubernetesRuntime` with Knative Revisions in place of Deployments."""
+
+    WATCHED: tuple[Kind, ...] = (KNATIVE_REVISION, POD, JOB)
+
+    def __init__(self, api: KubeApi, settings: m.ClusterSettings, apps: KnativeApps) -> None:
+        super().__init__(api, settings)
+        self._apps = apps
+
+    async def scale(self, spec: RevisionSpec, replicas: int) -> None:
+        self._specs[spec.key] = spec
+        await self._workspace(spec)
+        ns = m.namespace_name(self.settings, spec.workspace_id)
+        if (ns, spec.revision) in self._cache.objects[KNATIVE_REVISION]:
+            return  # created with its bounds, which Knative keeps (the module's docstring)
+        await self._api.apply(m.env_secret(self.settings, spec))  # before its pods need it
+        service = await self._apps.set_template(spec, replicas)
+        await self._api.apply(m.env_secret(self.settings, spec, m.owner(service)))
+
+    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
+        """Enough ready pods, or the revision Ready: Knative serves a Ready revision even
+        at zero pods (its activator starts one for the first request)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while count > 0:
+            if self.status(key).ready >= count:
+                return
+            revision = self._revision(key)
+            ready = _condition(revision, "Ready")
+            if ready is not None and ready.get("status") == "True":
+                return
+            stuck = [f for p in self._pods(key) if (f := failure(p)) is not None]
+            if stuck:
+                raise DeployFailed(stuck[-1][1])
+            if ready is not None and ready.get("status") == "False":
+                raise DeployFailed(f"{ready.get('reason')}: {ready.get('message', '')}")
+            left = deadline - loop.time()
+            if left <= 0:
+                raise DeployFailed(self._timeout_message(key, timeout))
+            await self._changes(min(left, 1.0))
+
+    def running_keys(self) -> list[str]:
+        """Revisions with pods: one at zero exists, but runs nothing."""
+        keys = {revision_key_of(p) for p in self._cache.objects[POD].values()}
+        revisions = {revision_key_of(r) for r in self._cache.objects[KNATIVE_REVISION].values()}
+        return sorted(k for k in keys & revisions if k is not None)
+
+    async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
+        """A revision still in the traffic block is stopped only when the whole app is
+        (Slipway takes a revision out of traffic before it stops it, except when the app is
+        scaled to zero): its Service goes, and comes back at the next `scale`. Out of
+        traffic, the template stays (at zero pods) and any other revision goes."""
+        self._specs.pop(key, None)
+        parsed = parse_revision_key(key)
+        revision = self._revision(key)
+        if parsed is None:
+            return
+        if self._apps.routed(parsed.app_id, parsed.revision):
+            await self._apps.delete(parsed.app_id)
+        elif revision is not None and self._apps.template_of(parsed.app_id) != parsed.revision:
+            meta = revision["metadata"]
+            await self._api.delete(KNATIVE_REVISION, meta["name"], meta["namespace"])
+
+    def _revision(self, key: str) -> dict[str, Any] | None:
+        for obj in self._cache.objects[KNATIVE_REVISION].values():
+            if revision_key_of(obj) == key:
+                return obj
+        return None
+
+
+class KnativeRoutes(GatewayRoutes):
+    """The route table as the Knative Services' traffic blocks."""
+
+    def __init__(self, api: KubeApi, settings: m.ClusterSettings, apps: KnativeApps) -> None:
+        super().__init__(api, settings)
+        self._apps = apps
+
+    async def _write_once(self, app_id: str, routes: Sequence[Route]) -> None:
+        if not routes:
+            await self._apps.delete(app_id)
+            self._wanted.pop(app_id, None)
+            return
+        for route in routes:
+            for target in route.targets:
+                key = parse_revision_key(target.revision)
+                name = parse_revision_name(key.revision) if key else None
+                if key is not None and name is not None:
+                    traffic = m.knative_traffic(routes)
+                    await self._apps.set_traffic(app_id, key.workspace_id, name[0], traffic)
+                    return
+
+
+def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for cond in (obj or {}).get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
