@@ -22,6 +22,7 @@ from tests.conftest import PYTHON_APP
 from tests.e2e.conftest import Platform, start_platform, stop_platform, wait_for
 from tests.integration.builder.registry_server import running_registry
 from tests.support.fakekube import FakeCluster
+from tests.support.kuberbac import unauthorized
 from tests.support.kubeschemas import assert_valid
 
 pytestmark = pytest.mark.e2e
@@ -147,6 +148,7 @@ def test_deploy_scale_traffic_promote_rollback_on_a_cluster(
     # Delete: the cluster forgets the app.
     assert api.delete(f"/workspaces/{ws}/apps/{app['id']}").status_code in (200, 202, 204)
     until(lambda: not cluster.objects("HTTPRoute") and not cluster.objects("Deployment"))
+    assert unauthorized(cluster.requests()) == []  # the RBAC Slipway ships is enough
 
 
 def test_autoscaled_app_gets_an_hpa_that_holds_its_minimum(
@@ -248,6 +250,7 @@ def test_the_same_flows_on_knative_serving(
 
     assert api.delete(f"/workspaces/{ws}/apps/{app['id']}").status_code in (200, 202, 204)
     until(lambda: not cluster.objects("knative.Service") and not cluster.objects("Revision"))
+    assert unauthorized(cluster.requests()) == []
 
 
 # --------------------------------------------------------------------------- snapshots

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from tests.support.kuberbac import attributes, documents, unauthorized
 from tests.support.kubeschemas import assert_valid, problems
 
 from slipway.domain.routes import Backend, Route, Target
@@ -166,3 +167,27 @@ def test_an_hpa_never_asks_for_zero_replicas() -> None:
     spec = m.hpa(SETTINGS, SPEC, (0, 3))["spec"]
     assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 3)
     assert spec["scaleTargetRef"]["name"] == "my-api-00005"
+
+
+def test_the_shipped_rbac_manifests_are_valid() -> None:
+    docs = documents()
+    assert {d["kind"] for d in docs} == {
+        "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+    }  # fmt: skip
+    for doc in docs:
+        assert_valid(doc)
+
+
+def test_the_rbac_check_reads_requests_as_the_api_server_does() -> None:
+    assert attributes("GET", "/api/v1/pods?watch=1&labelSelector=x") == [("", "pods", "watch")]
+    assert attributes("GET", "/api/v1/namespaces/ns/pods/p/log?follow=true") == [
+        ("", "pods/log", "get")
+    ]
+    assert attributes("PATCH", "/apis/apps/v1/namespaces/ns/deployments/d?force=true") == [
+        ("apps", "deployments", "patch"),
+        ("apps", "deployments", "create"),
+    ]
+    assert attributes("GET", "/apis/serving.knative.dev/v1") == []
+    assert unauthorized([("GET", "/api/v1/namespaces/ns/secrets/s")]) == [
+        "get core/secrets (GET /api/v1/namespaces/ns/secrets/s)"
+    ]  # Slipway never reads a Secret
