@@ -295,7 +295,7 @@ def cluster_settings(config: Config) -> ClusterSettings:
     )
 
 
-async def make_cluster(config: Config) -> Cluster:
+async def make_cluster(config: Config, *, app_logs: AppLogFiles | None = None) -> Cluster:
     """Knative Serving's objects when the cluster serves them (or `kube_mode` says so),
     Deployments and Gateway API routes otherwise. ValueError with one sentence."""
     settings = cluster_settings(config)
@@ -314,9 +314,13 @@ async def make_cluster(config: Config) -> Cluster:
     if knative:
         apps = KnativeApps(api, settings)
         return Cluster(
-            api, KnativeRuntime(api, settings, apps), KnativeRoutes(api, settings, apps), "knative"
+            api,
+            KnativeRuntime(api, settings, apps, app_logs=app_logs),
+            KnativeRoutes(api, settings, apps),
+            "knative",
         )
-    return Cluster(api, KubernetesRuntime(api, settings), GatewayRoutes(api, settings), "plain")
+    runtime = KubernetesRuntime(api, settings, app_logs=app_logs)
+    return Cluster(api, runtime, GatewayRoutes(api, settings), "plain")
 
 
 def make_certificate_tools(config: Config) -> CertificateTools:
@@ -430,9 +434,9 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     leader = Leadership(store, leases, always=store.single_process and "worker" in roles)
     if "worker" in roles:
         await leader.renew()
-    kube = await _kubernetes(config)
-    router = kube.routes if kube else make_router(config)
     app_logs = AppLogFiles(config.data_dir.resolve() / "logs")
+    kube = await _kubernetes(config, app_logs)
+    router = kube.routes if kube else make_router(config)
     platform = build_platform(
         config, store, router, app_logs=app_logs, sandbox=sandbox,
         runtime=kube.runtime if kube else None,
@@ -513,14 +517,14 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         app_logs.close()
 
 
-async def _kubernetes(config: Config) -> Cluster | None:
+async def _kubernetes(config: Config, app_logs: AppLogFiles) -> Cluster | None:
     """The cluster's runtime and routes, watching already (`--runtime kubernetes`)."""
     if config.runtime == "local":
         return None
     if config.runtime != "kubernetes":
         raise SystemExit(f"--runtime is local or kubernetes, not {config.runtime!r}")
     try:
-        kube = await make_cluster(config)
+        kube = await make_cluster(config, app_logs=app_logs)
     except ValueError as exc:
         raise SystemExit(f"Slipway cannot use the cluster: {exc}") from exc
     try:

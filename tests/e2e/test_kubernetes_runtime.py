@@ -107,6 +107,10 @@ def test_deploy_scale_traffic_promote_rollback_on_a_cluster(
     status = api.get(status_url).json()
     assert (status["phase"], status["ready"], status["total"]) == ("Running", 1, 1), status
     assert status["limits"]["enforcedBy"] == "kubernetes"
+    # The replica's output, followed from the cluster, in the app's runtime logs.
+    logs_url = f"/workspaces/{ws}/apps/{app['id']}/logs"
+    line = until(lambda: next(iter(api.get(logs_url).json()["logs"]), None))
+    assert (line["revision"], line["line"]) == ("api-00001", "listening on :8080"), line
 
     # Scale: the Deployment's replicas, ready as the cluster reports them.
     r = api.post(f"/workspaces/{ws}/deploy/scale", json={"appId": app["id"], "replicas": 3})

@@ -206,10 +206,15 @@ class KubeApi:
                     )
                 yield str(event.get("type")), obj
 
-    async def log_lines(self, name: str, namespace: str, *, container: str) -> AsyncIterator[str]:
-        """A pod's container output, followed until the container ends."""
+    async def log_lines(
+        self, name: str, namespace: str, *, container: str, tail: int | None = None
+    ) -> AsyncIterator[str]:
+        """A pod's container output (its last `tail` lines, or all of it), followed until
+        the container ends."""
         path = f"/api/v1/namespaces/{namespace}/pods/{name}/log"
         params = {"container": container, "follow": "true"}
+        if tail is not None:
+            params["tailLines"] = str(tail)
         timeout = httpx.Timeout(REQUEST_TIMEOUT, read=None)
         async with self._http.stream("GET", path, params=params, timeout=timeout) as response:
             if response.status_code >= 400:

@@ -32,6 +32,7 @@ from slipway.runtime.kubernetes import manifests as m
 from slipway.runtime.kubernetes.api import KubeApi
 from slipway.runtime.kubernetes.gateway import GatewayRoutes
 from slipway.runtime.kubernetes.kinds import JOB, KNATIVE_REVISION, KNATIVE_SERVICE, POD, Kind
+from slipway.runtime.kubernetes.podlogs import OutputSinks
 from slipway.runtime.kubernetes.podstatus import failure
 from slipway.runtime.kubernetes.runtime import KubernetesRuntime, revision_key_of
 
@@ -140,8 +141,15 @@ class KnativeRuntime(KubernetesRuntime):
 
     WATCHED: tuple[Kind, ...] = (KNATIVE_REVISION, POD, JOB)
 
-    def __init__(self, api: KubeApi, settings: m.ClusterSettings, apps: KnativeApps) -> None:
-        super().__init__(api, settings)
+    def __init__(
+        self,
+        api: KubeApi,
+        settings: m.ClusterSettings,
+        apps: KnativeApps,
+        *,
+        app_logs: OutputSinks | None = None,
+    ) -> None:
+        super().__init__(api, settings, app_logs=app_logs)
         self._apps = apps
 
     async def scale(self, spec: RevisionSpec, replicas: int) -> None:

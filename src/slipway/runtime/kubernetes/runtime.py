@@ -28,6 +28,7 @@ from slipway.ports import LogSink, ReplicaLimits, ReplicaStatus, RevisionSpec
 from slipway.runtime.kubernetes import manifests as m
 from slipway.runtime.kubernetes.api import ApiError, KubeApi
 from slipway.runtime.kubernetes.kinds import DEPLOYMENT, HPA, JOB, POD, Kind
+from slipway.runtime.kubernetes.podlogs import OutputSinks, PodLogs
 from slipway.runtime.kubernetes.podstatus import failure, replica_status
 from slipway.runtime.kubernetes.watching import ClusterCache
 
@@ -46,10 +47,14 @@ def revision_key_of(obj: dict[str, Any]) -> str | None:
 class KubernetesRuntime:
     WATCHED: tuple[Kind, ...] = (DEPLOYMENT, POD, JOB)
 
-    def __init__(self, api: KubeApi, settings: m.ClusterSettings) -> None:
+    def __init__(
+        self, api: KubeApi, settings: m.ClusterSettings, *, app_logs: OutputSinks | None = None
+    ) -> None:
         self._api = api
         self.settings = settings
         self._cache = ClusterCache(api, self.WATCHED, self._event)
+        self._logs = PodLogs(api, app_logs)
+        self._listed = False  # pods seen before: followed from now on, not replayed
         self._specs: dict[str, RevisionSpec] = {}
         self._owners: dict[str, list[dict[str, Any]]] = {}  # key -> its Deployment as owner
         self._applied: dict[str, int | None] = {}  # key -> replicas last written
@@ -61,6 +66,7 @@ class KubernetesRuntime:
 
     async def start(self) -> None:
         await self._cache.start()
+        self._listed = True
 
     # ------------------------------------------------------------------ Runtime
 
@@ -159,6 +165,7 @@ class KubernetesRuntime:
         """Stop watching; the replicas stay (the module's docstring). The caller closes the
         API client, which the routes share."""
         await self._cache.close()
+        await self._logs.close()
 
     # ------------------------------------------------------------------ internals
 
@@ -257,6 +264,8 @@ class KubernetesRuntime:
         key = revision_key_of(obj)
         if kind is not POD or key is None:
             return
+        if (obj["metadata"].get("labels") or {}).get(m.ROLE) == "replica":
+            self._logs.pod_changed(event, obj, key, replay=self._listed)
         ready = self.status(key).ready
         if self._ready.get(key) != ready or event == "DELETED":
             self._ready[key] = ready
