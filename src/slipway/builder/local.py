@@ -151,18 +151,7 @@ class LocalBuilder:
         app_dir = build_dir / "app"
         await log.announce(f"[git] Checking out {commit.sha[:12]}")
         await self.checkout(app, commit.sha, app_dir)
-        own = repository_plan(
-            app_dir, env=app.env, install_cmd=app.install_command, build_cmd=app.build_command
-        )
-        plan = with_start(own, app.start_command)
-        title = provider_title(plan)
-        await log.announce(
-            f"[nixpacks] Detected {title} project" if title else "[nixpacks] Using the Procfile"
-        )
-        for note in plan.get("notes", []):  # guesses the plan had to make, said as such
-            await log.announce(f"[nixpacks] Note: {note}")
-        if not plan["start"]["cmd"]:
-            raise DeployFailed("no start command was found: set one or add a Procfile.")
+        own, plan = await make_plan(app_dir, app, log.announce)
         # The image starts what the repository says; the app's startCommand is the revision's
         # (so changing only it reuses this image), "" when only the app's setting names one.
         start = own["start"]["cmd"] or ""
@@ -182,45 +171,11 @@ class LocalBuilder:
         return image
 
     async def checkout(self, app: App, sha: str, app_dir: Path) -> None:
-        """`git archive` of the commit (on the host, from the app's git cache) streamed into
-        `untar.py` in a sandbox without network, running as the app's uid."""
-        uid = self.sandbox.uid_for(app.serial)
-        await asyncio.to_thread(_own_dir, app_dir, uid)
-        read_end, write_end = os.pipe()
-        try:
-            git = await self.source.archive(app, sha, stdout=write_end)
-        finally:
-            os.close(write_end)
-        try:
-            jail = Jail(uid=uid, app_dir=app_dir, env={}, limits=BUILD_LIMITS,
-                        app_writable=True, files={UNTAR_PATH: UNTAR}, network=False)  # fmt: skip
-            box = await self._start(["python3", "-I", UNTAR_PATH], jail, stdin=read_end,
-                                    stdout=asyncio.subprocess.DEVNULL)  # fmt: skip
-        except BaseException:
-            await proc.kill_group(git)
-            raise
-        finally:
-            os.close(read_end)
-        try:
-            assert box.proc.stderr is not None
-            errors = (await box.proc.stderr.read()).decode("utf-8", "replace")  # a line or two
-            status = await box.proc.wait()
-            await self.source.archive_done(git, app)
-        finally:
-            box.kill()
-            await box.release()
-            await proc.kill_group(git)
-        if status == 3:  # untar.EXIT_UNSAFE
-            reason = errors.strip().splitlines()[-1].removeprefix("unsafe tree: ")
-            raise DeployFailed(f"the commit's tree is unsafe to check out: {reason}.")
-        if status != 0:
-            raise DeployFailed("the commit could not be checked out.")
+        """The commit's tree unpacked into `app_dir` (see `checkout`)."""
+        await checkout(self.sandbox, self.source, app, sha, app_dir)
 
     async def _start(self, argv: list[str], jail: Jail, **kwargs: Any) -> Sandboxed:
-        try:
-            return await self.sandbox.start(argv, jail, **kwargs)
-        except (SandboxError, NetworkError) as exc:  # never run unsandboxed
-            raise DeployFailed(f"the build sandbox could not start: {exc}.") from exc
+        return await start_sandboxed(self.sandbox, argv, jail, **kwargs)
 
     async def _check_output(self, app: App, app_dir: Path) -> None:
         used = await asyncio.to_thread(disk_usage, [app_dir, self._cache_root(app)])
@@ -472,6 +427,73 @@ def build_env(env: Mapping[str, str], *commands: str | None) -> dict[str, str]:
     other variable (a database URL, a secret the app reads at run time) reuses the image."""
     named = {m for cmd in commands if cmd for m in _REFERENCED.findall(cmd)}
     return {k: v for k, v in env.items() if k.startswith(BUILD_ENV_PREFIXES) or k in named}
+
+
+async def make_plan(
+    app_dir: Path, app: App, announce: LogSink
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the repository's own plan, the plan with the app's start command), announced as a
+    build log says it; DeployFailed when nothing names a start command."""
+    own = repository_plan(
+        app_dir, env=app.env, install_cmd=app.install_command, build_cmd=app.build_command
+    )
+    plan = with_start(own, app.start_command)
+    title = provider_title(plan)
+    await announce(
+        f"[nixpacks] Detected {title} project" if title else "[nixpacks] Using the Procfile"
+    )
+    for note in plan.get("notes", []):  # guesses the plan had to make, said as such
+        await announce(f"[nixpacks] Note: {note}")
+    if not plan["start"]["cmd"]:
+        raise DeployFailed("no start command was found: set one or add a Procfile.")
+    return own, plan
+
+
+async def start_sandboxed(
+    sandbox: SandboxHost, argv: list[str], jail: Jail, **kwargs: Any
+) -> Sandboxed:
+    try:
+        return await sandbox.start(argv, jail, **kwargs)
+    except (SandboxError, NetworkError) as exc:  # never run unsandboxed
+        raise DeployFailed(f"the build sandbox could not start: {exc}.") from exc
+
+
+async def checkout(
+    sandbox: SandboxHost, source: GitSource, app: App, sha: str, app_dir: Path
+) -> None:
+    """`git archive` of the commit (on the host, from the app's git cache) streamed into
+    `untar.py` in a sandbox without network, running as the app's uid."""
+    uid = sandbox.uid_for(app.serial)
+    await asyncio.to_thread(_own_dir, app_dir, uid)
+    read_end, write_end = os.pipe()
+    try:
+        git = await source.archive(app, sha, stdout=write_end)
+    finally:
+        os.close(write_end)
+    try:
+        jail = Jail(uid=uid, app_dir=app_dir, env={}, limits=BUILD_LIMITS,
+                    app_writable=True, files={UNTAR_PATH: UNTAR}, network=False)  # fmt: skip
+        box = await start_sandboxed(sandbox, ["python3", "-I", UNTAR_PATH], jail,
+                                    stdin=read_end, stdout=asyncio.subprocess.DEVNULL)  # fmt: skip
+    except BaseException:
+        await proc.kill_group(git)
+        raise
+    finally:
+        os.close(read_end)
+    try:
+        assert box.proc.stderr is not None
+        errors = (await box.proc.stderr.read()).decode("utf-8", "replace")  # a line or two
+        status = await box.proc.wait()
+        await source.archive_done(git, app)
+    finally:
+        box.kill()
+        await box.release()
+        await proc.kill_group(git)
+    if status == 3:  # untar.EXIT_UNSAFE
+        reason = errors.strip().splitlines()[-1].removeprefix("unsafe tree: ")
+        raise DeployFailed(f"the commit's tree is unsafe to check out: {reason}.")
+    if status != 0:
+        raise DeployFailed("the commit could not be checked out.")
 
 
 def _own_dir(path: Path, uid: int) -> None:

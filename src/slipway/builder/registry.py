@@ -77,6 +77,38 @@ def pull_manifest(registry: Registry, *, name: str, reference: str) -> tuple[str
         return answer.headers.get("Docker-Content-Digest", ""), answer.content
 
 
+# What a manifest HEAD accepts: OCI and Docker v2 manifests and indexes (kaniko pushes Docker
+# v2 manifests; a registry answers 404 for a stored type the client did not accept).
+MANIFEST_TYPES = ", ".join((
+    MANIFEST,
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+))  # fmt: skip
+
+
+def manifest_digest(
+    registry: Registry, *, name: str, reference: str, timeout: float = 30
+) -> str | None:
+    """The digest of manifest `name:reference` (a tag or a digest) per the registry's
+    `Docker-Content-Digest`, None when the registry does not have it. DeployFailed when the
+    registry cannot be reached or refuses."""
+    try:
+        with httpx.Client(base_url=registry.base_url, timeout=timeout) as client:
+            answer = client.head(
+                f"/v2/{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+            )
+    except httpx.HTTPError as exc:
+        raise DeployFailed(f"the registry {registry.host} could not be reached.") from exc
+    if answer.status_code == 404:
+        return None
+    if answer.status_code >= 300:
+        raise DeployFailed(
+            f"the registry {registry.host} refused to show {name} (HTTP {answer.status_code})."
+        )
+    return answer.headers.get("Docker-Content-Digest") or None
+
+
 def _blob(layout: Path, digest: str) -> Path:
     return layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
 

@@ -18,6 +18,10 @@ container behaves as its environment's `FAKEKUBE_BEHAVIOUR` says: `ready` (the d
 after `ready_after` s), `crashloop`, `oom`, `never-ready`, `hang` (jobs); an image containing
 `does-not-exist` is never pulled. A job's container exits with N when its command ends in
 `exit N`, else 0, and logs `running: <command>`, its environment's names (sorted), `done`.
+A job whose container image is kaniko's (`kaniko-project/executor`) builds instead
+(`kaniko.py`): its init containers succeed at once, it logs kaniko-like lines, pushes a
+minimal image to the registry in `--destination` and ends with the manifest digest as its
+termination message; a RUN line ending in `exit N` (N > 0) fails the build.
 """
 
 from __future__ import annotations

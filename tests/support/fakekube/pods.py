@@ -7,6 +7,7 @@ import base64
 import re
 from dataclasses import dataclass, field
 
+from tests.support.fakekube.kaniko import KanikoSim, is_kaniko
 from tests.support.fakekube.resources import Obj, rfc3339
 from tests.support.fakekube.store import Store
 
@@ -90,6 +91,8 @@ class PodSim:
     command: str = ""
     exit_code: int = 0
     env_names: list[str] = field(default_factory=list)
+    init_names: list[str] = field(default_factory=list)
+    kaniko: KanikoSim | None = None
 
     @classmethod
     def of(
@@ -102,6 +105,9 @@ class PodSim:
             str(part) for part in (container.get("command") or []) + (container.get("args") or [])
         ]
         code = EXIT_RE.search(argv[-1]) if argv else None
+        image = container.get("image", "")
+        kaniko = KanikoSim.of(store, pod, container) if job and is_kaniko(image) else None
+        inits = pod.get("spec", {}).get("initContainers") or []
         return cls(
             namespace=pod["metadata"]["namespace"],
             name=pod["metadata"]["name"],
@@ -117,6 +123,8 @@ class PodSim:
             command=" ".join(argv),
             exit_code=int(code.group(1)) if code else 0,
             env_names=sorted(env),
+            init_names=[str(c.get("name", "")) for c in inits],
+            kaniko=kaniko,
         )
 
     def view(self, now: float) -> PodView:
@@ -132,6 +140,8 @@ class PodSim:
                 waiting="ImagePullBackOff",
                 failure=("ImagePullBackOff", message),
             )
+        if self.kaniko is not None:
+            return self._kaniko(self.kaniko, t)
         if self.job:
             return self._job(t)
         if self.behaviour in ("crashloop", "oom"):
@@ -157,6 +167,27 @@ class PodSim:
         phase = "Succeeded" if self.exit_code == 0 else "Failed"
         status = self._status(phase, {"terminated": terminated}, {}, ready=False)
         return PodView(status, [*logs, "done"], False, False, exit_code=self.exit_code)
+
+    def _kaniko(self, sim: KanikoSim, t: float) -> PodView:
+        """A kaniko build (`kaniko.py`): runs at least JOB_RUNTIME, until its push ended."""
+        started = rfc3339(self.born_wall)
+        result = sim.result() if t >= JOB_RUNTIME else None
+        logs = sim.logs(t >= JOB_RUNTIME)
+        if result is None:
+            state = {"running": {"startedAt": started}}
+            return PodView(self._status("Running", state, {}, ready=True), logs, True, True)
+        code, message = result
+        terminated: Obj = {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": started,
+            "finishedAt": rfc3339(max(self.born_wall + JOB_RUNTIME, sim.finished_wall)),
+        }
+        if message:
+            terminated["message"] = message
+        phase = "Succeeded" if code == 0 else "Failed"
+        status = self._status(phase, {"terminated": terminated}, {}, ready=False)
+        return PodView(status, logs, False, False, exit_code=code)
 
     def _crashloop(self, t: float) -> PodView:
         code, reason = (137, "OOMKilled") if self.behaviour == "oom" else (1, "Error")
@@ -203,7 +234,24 @@ class PodSim:
         for kind in ("ContainersReady", "Ready"):
             conditions.append({"type": kind, "status": flag, **({} if ready else unready)})
         number = int(self.uid.replace("-", "")[:8], 16)
+        inits: Obj = {}
+        if self.init_names:  # init containers (a build's clone) succeed at once
+            done = {"exitCode": 0, "reason": "Completed", "startedAt": rfc3339(self.born_wall),
+                    "finishedAt": rfc3339(self.born_wall)}  # fmt: skip
+            inits["initContainerStatuses"] = [
+                {
+                    "name": name,
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": "",
+                    "imageID": "",
+                    "state": {"terminated": done},
+                    "lastState": {},
+                }
+                for name in self.init_names
+            ]
         return {
+            **inits,
             "phase": phase,
             "conditions": conditions,
             "hostIP": "10.0.0.1",

@@ -27,15 +27,13 @@ from slipway.domain.revisionkeys import revision_key
 from slipway.ports import LogSink, ReplicaLimits, ReplicaStatus, RevisionSpec
 from slipway.runtime.kubernetes import manifests as m
 from slipway.runtime.kubernetes.api import ApiError, KubeApi
+from slipway.runtime.kubernetes.jobs import JobRunner
 from slipway.runtime.kubernetes.kinds import DEPLOYMENT, HPA, JOB, POD, Kind
 from slipway.runtime.kubernetes.podlogs import OutputSinks, PodLogs
 from slipway.runtime.kubernetes.podstatus import failure, replica_status
 from slipway.runtime.kubernetes.watching import ClusterCache
 
 log = logging.getLogger(__name__)
-
-JOB_MARGIN_SECONDS = 30.0  # a release job's pod may wait this long to be scheduled
-JOB_VERDICT_SECONDS = 5.0
 
 
 def revision_key_of(obj: dict[str, Any]) -> str | None:
@@ -53,6 +51,7 @@ class KubernetesRuntime:
         self._api = api
         self.settings = settings
         self._cache = ClusterCache(api, self.WATCHED, self._event)
+        self.jobs = JobRunner(api, cache=self._cache)  # release commands (and builds)
         self._logs = PodLogs(api, app_logs)
         self._listed = False  # pods seen before: followed from now on, not replayed
         self._specs: dict[str, RevisionSpec] = {}
@@ -139,26 +138,17 @@ class KubernetesRuntime:
         self, spec: RevisionSpec, command: str, *, log: LogSink, timeout: float
     ) -> int:
         await self._workspace(spec)
-        await self._api.apply(m.env_secret(self.settings, spec))
+        secret = m.env_secret(self.settings, spec)
+        attached = []
+        if spec.key in self._owners:  # its replicas' Secret, owned by their Deployment
+            await self._api.apply(m.env_secret(self.settings, spec, self._owners[spec.key]))
+        else:  # the Secret goes with the job if no replica comes
+            attached.append(secret)
         name = f"{spec.revision}-release-{secrets.token_hex(3)}"
-        ns = m.namespace_name(self.settings, spec.workspace_id)
-        job = await self._api.apply(
-            m.release_job(self.settings, spec, name=name, command=command, timeout=timeout)
+        job = m.release_job(self.settings, spec, name=name, command=command, timeout=timeout)
+        code, _ = await self.jobs.run_job(
+            job, log=log, timeout=timeout, attached=attached, what="the release command"
         )
-        if spec.key not in self._owners:  # the Secret goes with the job if no replica comes
-            await self._api.apply(m.env_secret(self.settings, spec, m.owner(job)))
-        late = DeployFailed(f"the release command did not finish within {timeout:g} seconds")
-        try:
-            async with asyncio.timeout(timeout + JOB_MARGIN_SECONDS):
-                code = await self._follow_job(name, ns, log)
-        except TimeoutError:
-            raise late from None
-        finally:
-            if not await self._job_done(name, ns):  # cancelled or late: its pod goes too
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._api.delete(JOB, name, ns))
-        if _condition(self._cache.objects[JOB].get((ns, name)), "Failed") == "DeadlineExceeded":
-            raise late
         return code
 
     async def close(self) -> None:
@@ -209,40 +199,6 @@ class KubernetesRuntime:
             and (p["metadata"].get("labels") or {}).get(m.ROLE) == "replica"
         ]
 
-    def _job_pod(self, name: str, ns: str) -> dict[str, Any] | None:
-        for (pod_ns, _), pod in self._cache.objects[POD].items():
-            refs = pod["metadata"].get("ownerReferences") or []
-            if pod_ns == ns and any(r.get("kind") == "Job" and r.get("name") == name for r in refs):
-                return pod
-        return None
-
-    async def _follow_job(self, name: str, ns: str, log: LogSink) -> int:
-        pod = await self._until(lambda: self._started(self._job_pod(name, ns)))
-        async for line in self._api.log_lines(pod["metadata"]["name"], ns, container=m.CONTAINER):
-            await log(line)
-        done = await self._until(lambda: _terminated(self._job_pod(name, ns)))
-        with contextlib.suppress(TimeoutError):  # its Job's verdict follows the pod's end
-            async with asyncio.timeout(JOB_VERDICT_SECONDS):
-                await self._until(lambda: self._verdict(name, ns))
-        return int(done.get("exitCode", 1))
-
-    def _verdict(self, name: str, ns: str) -> dict[str, Any] | None:
-        job = self._cache.objects[JOB].get((ns, name))
-        done = _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
-        return job if done else None
-
-    @staticmethod
-    def _started(pod: dict[str, Any] | None) -> dict[str, Any] | None:
-        if pod is None:
-            return None
-        stuck = failure(pod)
-        if stuck is not None:
-            raise DeployFailed(f"the release command could not start: {stuck[1]}")
-        return pod if pod.get("status", {}).get("phase") not in (None, "Pending") else None
-
-    async def _job_done(self, name: str, ns: str) -> bool:
-        return _terminated(self._job_pod(name, ns)) is not None
-
     async def _changes(self, timeout: float) -> None:
         """Return at the cache's next change, or after `timeout` seconds."""
         changed = self._changed
@@ -250,17 +206,10 @@ class KubernetesRuntime:
             async with asyncio.timeout(timeout):
                 await changed.wait()
 
-    async def _until(self, probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
-        while (found := probe()) is None:
-            changed = self._changed
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await changed.wait()
-        return found
-
     def _event(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+        self.jobs.changed()
         key = revision_key_of(obj)
         if kind is not POD or key is None:
             return
@@ -284,20 +233,3 @@ class KubernetesRuntime:
             else "did not pass its readiness probe (accepting connections on $PORT)"
         )
         return f"the app {what} within {timeout:g} seconds"
-
-
-def _condition(job: dict[str, Any] | None, kind: str) -> str | None:
-    """The reason of the job's condition `kind` when it is true."""
-    for cond in (job or {}).get("status", {}).get("conditions") or []:
-        if cond.get("type") == kind and cond.get("status") == "True":
-            return str(cond.get("reason", ""))
-    return None
-
-
-def _terminated(pod: dict[str, Any] | None) -> dict[str, Any] | None:
-    if pod is None:
-        return None
-    for cs in pod.get("status", {}).get("containerStatuses") or []:
-        if cs.get("name") == m.CONTAINER and (done := (cs.get("state") or {}).get("terminated")):
-            return dict(done)
-    return None
