@@ -31,13 +31,15 @@ import uvicorn
 from slipway.api import create_app
 from slipway.api.connections import HEAD_TIMEOUT_SECONDS, HeaderLimit, with_head_timeout
 from slipway.api.limits import ApiLimits, trusted_proxies
+from slipway.builder.cluster import ClusterBuilder
 from slipway.builder.local import LocalBuilder
+from slipway.builder.registry import Registry
 from slipway.builder.source import GitSource
 from slipway.certs.authority import AcmeAuthority
 from slipway.certs.dns import ResolverDnsCheck
 from slipway.certs.files import CertificateDir
 from slipway.domain.giturls import LocalRepos
-from slipway.ports import Router, Runtime
+from slipway.ports import Builder, Router, Runtime
 from slipway.router import RouterServer
 from slipway.router.limits import EdgeLimits
 from slipway.router.remote import RemoteRouter, RouterChildFailed
@@ -271,14 +273,20 @@ class Cluster:
     mode: str  # "knative" or "plain"
 
 
-def cluster_settings(config: Config) -> ClusterSettings:
-    """ValueError with one sentence when the settings cannot work."""
-    registry = os.environ.get("SLIPWAY_REGISTRY", "").strip()
-    if not registry:
+def cluster_registry() -> Registry:
+    """`SLIPWAY_REGISTRY`, which the Kubernetes runtime needs; ValueError without it."""
+    value = os.environ.get("SLIPWAY_REGISTRY", "").strip()
+    if not value:
         raise ValueError(
-            "the Kubernetes runtime needs SLIPWAY_REGISTRY: the registry the builder pushes "
+            "the Kubernetes runtime needs SLIPWAY_REGISTRY: the registry the builds push "
             "images to and the cluster pulls them from"
         )
+    return Registry.parse(value)
+
+
+def cluster_settings(config: Config) -> ClusterSettings:
+    """ValueError with one sentence when the settings cannot work."""
+    registry = cluster_registry()
     gateway_ns, _, gateway_name = config.gateway.partition("/")
     if not gateway_ns or not gateway_name:
         raise ValueError(f"--gateway is namespace/name, not {config.gateway!r}")
@@ -288,7 +296,7 @@ def cluster_settings(config: Config) -> ClusterSettings:
         )
     return ClusterSettings(
         namespace_prefix=config.namespace_prefix,
-        registry=registry.removeprefix("http://").removeprefix("https://").rstrip("/"),
+        registry=registry.host,
         gateway_name=gateway_name,
         gateway_namespace=gateway_ns,
         ingress_namespaces=config.ingress_namespaces or (gateway_ns,),
@@ -350,16 +358,28 @@ def build_platform(
     *,
     app_logs: AppLogFiles | None = None,
     sandbox: SandboxHost | None = None,
-    runtime: Runtime | None = None,
+    cluster: Cluster | None = None,
 ) -> Platform:
+    """With `cluster`, revisions run and are built there (issue 17)."""
     data = config.data_dir.resolve()
     source = GitSource(data / "git", local=config.local_git, deadline=config.git_deadline_seconds)
     sandbox = sandbox or make_sandbox(config)
+    builder: Builder = LocalBuilder(data, source, sandbox=sandbox, registry=config.registry)
+    runtime: Runtime = LocalRuntime(sandbox=sandbox, app_logs=app_logs)
+    if cluster is not None:
+        runtime = cluster.runtime
+        builder = ClusterBuilder(
+            data_dir=data,
+            source=source,
+            job_runner=cluster.runtime.jobs,
+            registry=cluster_registry(),
+            sandbox=sandbox,
+        )
     return Platform(
         store=store,
         source=source,
-        builder=LocalBuilder(data, source, sandbox=sandbox, registry=config.registry),
-        runtime=runtime or LocalRuntime(sandbox=sandbox, app_logs=app_logs),
+        builder=builder,
+        runtime=runtime,
         router=router,
         settings=Settings(
             base_domain=config.base_domain,
@@ -438,9 +458,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     kube = await _kubernetes(config, app_logs)
     router = kube.routes if kube else make_router(config)
     platform = build_platform(
-        config, store, router, app_logs=app_logs, sandbox=sandbox,
-        runtime=kube.runtime if kube else None,
-    )  # fmt: skip
+        config, store, router, app_logs=app_logs, sandbox=sandbox, cluster=kube
+    )
     platform.leases, platform.owns_replicas = leases, leader.holds
     cluster, publisher = _cluster(config, platform)
     syncer = RouteSyncer(platform)

@@ -282,6 +282,7 @@ def snapshot(name: str, cluster: FakeCluster) -> None:
             if kind == "Secret":  # the keys, not the values
                 body = {**body, "data": {k: "<value>" for k in body.get("data", {})}}
             objects.append(_normal(body))
+    objects.sort(key=lambda o: json.dumps(o, sort_keys=True))  # names with random parts
     text = json.dumps(objects, indent=1, sort_keys=True) + "\n"
     path = SNAPSHOTS / f"{name}.json"
     if os.environ.get("SLIPWAY_UPDATE_SNAPSHOTS") == "1" or not path.exists():
@@ -294,6 +295,11 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _PORT = re.compile(r"127\.0\.0\.1:\d+")
 _RELEASE = re.compile(r"-release-[0-9a-f]{6}")
+_BUILD = re.compile(r"-build-[0-9a-f]{12}-[0-9a-f]{6}")
+_SHA = re.compile(r"\b[0-9a-f]{40}\b")
+_COMMIT_TAG = re.compile(r"commit-[0-9a-f]{12}")
+_SHORT_SHA = re.compile(r'"[0-9a-f]{12}"')
+_REPO = re.compile(r'"[^"]*/repos/([a-z0-9-]+)"')  # the test's git repository, by path
 
 
 def _normal(obj: dict[str, Any]) -> dict[str, Any]:
@@ -303,4 +309,9 @@ def _normal(obj: dict[str, Any]) -> dict[str, Any]:
     text = _UID.sub("<uid>", text)
     text = _PORT.sub("<registry>", text)
     text = _RELEASE.sub("-release-<random>", text)
+    text = _BUILD.sub("-build-<commit>-<random>", text)
+    text = _SHA.sub("<sha>", text)
+    text = _COMMIT_TAG.sub("commit-<commit>", text)
+    text = _SHORT_SHA.sub('"<commit>"', text)
+    text = _REPO.sub(r'"<tmp>/repos/\1"', text)
     return json.loads(text)  # type: ignore[no-any-return]
