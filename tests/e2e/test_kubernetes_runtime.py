@@ -76,6 +76,21 @@ def version(n: int) -> dict[str, str]:
     return {"main.py": PYTHON_APP.replace('"hello"', f'"v{n}"'), "requirements.txt": ""}
 
 
+def new_app(
+    platform: Platform, make_repo: Any, workspace: str, name: str, **fields: object
+) -> tuple[Any, str, Any, dict[str, Any]]:
+    """(API client, workspace id, repository, app) for a new app of a new workspace, its
+    repository at version 1."""
+    ws, key = platform.workspace(workspace)
+    api = platform.client(key)
+    repo = make_repo(name)
+    repo.commit(version(1), "v1")
+    body = {"name": name, "gitUrl": repo.url, **fields}
+    answer = api.post(f"/workspaces/{ws}/apps", json=body)
+    assert answer.status_code == 201, answer.text
+    return api, ws, repo, answer.json()
+
+
 def weights(cluster: FakeCluster, host: str) -> list[tuple[str, int]]:
     for route in cluster.objects("HTTPRoute"):
         if route["spec"]["hostnames"] == [host]:
@@ -87,15 +102,10 @@ def weights(cluster: FakeCluster, host: str) -> list[tuple[str, int]]:
 def test_deploy_scale_traffic_promote_rollback_on_a_cluster(
     on_cluster: Platform, cluster: FakeCluster, make_repo: Any
 ) -> None:
-    platform = on_cluster
-    ws, key = platform.workspace("acme")
-    api = platform.client(key)
-    repo = make_repo("api")
-    repo.commit(version(1), "v1")
-    app = api.post(f"/workspaces/{ws}/apps", json={
-        "name": "api", "gitUrl": repo.url, "releaseCommand": "python3 migrate.py",
-        "env": {"DATABASE_URL": "postgres://app:hunter2@db/app"},
-    }).json()  # fmt: skip
+    api, ws, repo, app = new_app(
+        on_cluster, make_repo, "acme", "api", releaseCommand="python3 migrate.py",
+        env={"DATABASE_URL": "postgres://app:hunter2@db/app"},
+    )  # fmt: skip
     host = "api.acme.localhost"
 
     first = deploy(api, ws, app["id"])
@@ -158,15 +168,7 @@ def test_deploy_scale_traffic_promote_rollback_on_a_cluster(
 def test_autoscaled_app_gets_an_hpa_that_holds_its_minimum(
     on_cluster: Platform, cluster: FakeCluster, make_repo: Any
 ) -> None:
-    platform = on_cluster
-    ws, key = platform.workspace("scaled")
-    api = platform.client(key)
-    repo = make_repo("web")
-    repo.commit(version(1), "v1")
-    app = api.post(f"/workspaces/{ws}/apps", json={
-        "name": "web", "gitUrl": repo.url, "minReplicas": 2, "maxReplicas": 5,
-    }).json()  # fmt: skip
-    assert app.get("id"), app
+    api, ws, _, app = new_app(on_cluster, make_repo, "scaled", "web", minReplicas=2, maxReplicas=5)
     first = deploy(api, ws, app["id"])
     assert first["status"] == "succeeded", first
     (hpa,) = until(lambda: cluster.objects("HorizontalPodAutoscaler"))
@@ -182,14 +184,9 @@ def test_autoscaled_app_gets_an_hpa_that_holds_its_minimum(
 def test_a_crash_loop_fails_the_deploy_with_the_clusters_reason(
     on_cluster: Platform, cluster: FakeCluster, make_repo: Any
 ) -> None:
-    platform = on_cluster
-    ws, key = platform.workspace("crashy")
-    api = platform.client(key)
-    repo = make_repo("bad")
-    repo.commit(version(1), "v1")
-    app = api.post(f"/workspaces/{ws}/apps", json={
-        "name": "bad", "gitUrl": repo.url, "env": {"FAKEKUBE_BEHAVIOUR": "crashloop"},
-    }).json()  # fmt: skip
+    api, ws, _, app = new_app(
+        on_cluster, make_repo, "crashy", "bad", env={"FAKEKUBE_BEHAVIOUR": "crashloop"}
+    )
     failed = deploy(api, ws, app["id"])
     assert failed["status"] == "failed", failed
     assert "CrashLoopBackOff" in failed["error"] or "status 1" in failed["error"], failed
@@ -203,12 +200,7 @@ def test_the_same_flows_on_knative_serving(
 ) -> None:
     """Where Knative Serving is installed: one Knative Service per app, Slipway's revisions
     are its Revisions by name, the split and the tags its traffic block."""
-    platform = on_cluster
-    ws, key = platform.workspace("kn")
-    api = platform.client(key)
-    repo = make_repo("site")
-    repo.commit(version(1), "v1")
-    app = api.post(f"/workspaces/{ws}/apps", json={"name": "site", "gitUrl": repo.url}).json()
+    api, ws, repo, app = new_app(on_cluster, make_repo, "kn", "site")
     first = deploy(api, ws, app["id"])
     assert first["status"] == "succeeded", first
 

@@ -121,10 +121,15 @@ class ClusterBuilder:
         self.log_limit = log_limit
         self.images_dir = data_dir / "cluster-images"
         self._namespace_ready = not manage_namespace
+        self._found: dict[str, Image] = {}
 
     # ------------------------------------------------------------------ Builder
 
     async def find_image(self, digest: str) -> Image | None:
+        """The reconciler asks at every pass: an image once found in the registry is
+        remembered for the process's life (a digest never names another image)."""
+        if digest in self._found:
+            return self._found[digest]
         if not _DIGEST.fullmatch(digest):
             return None
         try:
@@ -145,7 +150,8 @@ class ClusterBuilder:
             return None
         if found is None:
             return None
-        return self._image(repository, digest, start)
+        image = self._found[digest] = self._image(repository, digest, start)
+        return image
 
     async def build(self, *, workspace: Workspace, app: App, commit: Commit, log: LogSink) -> Image:
         sha = cj.check_sha(commit.sha)

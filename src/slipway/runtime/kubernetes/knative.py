@@ -168,12 +168,17 @@ class KnativeRuntime(KubernetesRuntime):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while count > 0:
-            if self.status(key).ready >= count:
+            pods = self.status(key).ready
+            if pods >= count:
                 return
             revision = self._revision(key)
             ready = _condition(revision, "Ready")
             if ready is not None and ready.get("status") == "True":
-                return
+                # Ready at zero: the activator serves it. Else the pods it counted: their
+                # own watch may not have told us yet.
+                actual = int((revision or {}).get("status", {}).get("actualReplicas") or 0)
+                if pods >= min(count, actual):
+                    return
             stuck = [f for p in self._pods(key) if (f := failure(p)) is not None]
             if stuck:
                 raise DeployFailed(stuck[-1][1])

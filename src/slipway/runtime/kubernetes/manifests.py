@@ -89,6 +89,12 @@ def _meta(
     return meta
 
 
+def _app_meta(settings: ClusterSettings, spec: RevisionSpec) -> dict[str, Any]:
+    """An app's own object (its HPA, its Knative Service): named like the app."""
+    ids = (spec.workspace_id, spec.app_id)
+    return _meta(spec.app_name, namespace_name(settings, spec.workspace_id), labels(ids))
+
+
 # --------------------------------------------------------------------------- workspace
 
 
@@ -296,11 +302,7 @@ def hpa(settings: ClusterSettings, spec: RevisionSpec, bounds: tuple[int, int]) 
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(
-            spec.app_name,
-            namespace_name(settings, spec.workspace_id),
-            labels((spec.workspace_id, spec.app_id)),
-        ),
+        "metadata": _app_meta(settings, spec),
         "spec": {
             "scaleTargetRef": {
                 "apiVersion": "apps/v1",
@@ -481,11 +483,7 @@ def knative_service(
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
-        "metadata": _meta(
-            spec.app_name,
-            namespace_name(settings, spec.workspace_id),
-            labels((spec.workspace_id, spec.app_id)),
-        ),
+        "metadata": _app_meta(settings, spec),
         "spec": body,
     }
 
