@@ -60,7 +60,7 @@ def every_manifest() -> list[dict[str, Any]]:
         m.deployment(SETTINGS, SPEC, 2),
         m.deployment(SETTINGS, SPEC, None),
         m.service(SETTINGS, SPEC, owners),
-        m.hpa(SETTINGS, SPEC, (0, 5)),
+        m.hpa(SETTINGS, SPEC, (0, 5), owners),
         m.release_job(
             SETTINGS,
             SPEC,
@@ -158,7 +158,7 @@ def test_every_object_carries_the_labels_and_revision_objects_their_owner() -> N
     for manifest in every_manifest():
         lbl = manifest["metadata"]["labels"]
         assert lbl[m.MANAGED_BY] == "slipway" and lbl[m.WORKSPACE] == "ws_01abc"
-        if manifest["kind"] in ("Secret", "Service"):
+        if manifest["kind"] in ("Secret", "Service", "HorizontalPodAutoscaler"):
             (ref,) = manifest["metadata"]["ownerReferences"]
             assert ref["kind"] == "Deployment" and ref["uid"].startswith("7d3c0b8e")
 

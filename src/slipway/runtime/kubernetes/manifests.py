@@ -7,7 +7,9 @@ revision: a Secret of its env (never inline in a manifest), a Deployment and a S
 Deployment owns the other two, so deleting it cleans them up. Per app: an HTTPRoute per host
 (the app's host carries the split; each tag's host and custom domain its own target) and,
 with maxReplicas, a HorizontalPodAutoscaler on the revision serving most of the traffic.
-Every object carries the labels below.
+Every object carries the labels below. Owner references: a revision's Deployment owns its
+Service, its env Secret and the HPA that scales it; the namespaces, the app's HTTPRoutes and
+its Knative Service are roots that Slipway deletes itself (by label, with the app).
 """
 
 from __future__ import annotations
@@ -295,14 +297,23 @@ def service(
     }
 
 
-def hpa(settings: ClusterSettings, spec: RevisionSpec, bounds: tuple[int, int]) -> dict[str, Any]:
-    """The app's autoscaler, on this revision's Deployment. Kubernetes' HPA cannot scale to
-    zero: minReplicas 0 becomes 1 (docs/kubernetes.md)."""
+def hpa(
+    settings: ClusterSettings,
+    spec: RevisionSpec,
+    bounds: tuple[int, int],
+    owners: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The app's autoscaler, on this revision's Deployment, which owns it (it goes with
+    the revision it scales). Kubernetes' HPA cannot scale to zero: minReplicas 0 becomes 1
+    (docs/kubernetes.md)."""
     low, high = bounds
+    meta = _app_meta(settings, spec)
+    if owners:
+        meta["ownerReferences"] = [dict(o) for o in owners]
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _app_meta(settings, spec),
+        "metadata": meta,
         "spec": {
             "scaleTargetRef": {
                 "apiVersion": "apps/v1",

@@ -26,7 +26,7 @@ from slipway.domain.errors import DeployFailed
 from slipway.domain.revisionkeys import revision_key
 from slipway.ports import LogSink, ReplicaLimits, ReplicaStatus, RevisionSpec
 from slipway.runtime.kubernetes import manifests as m
-from slipway.runtime.kubernetes.api import ApiError, KubeApi
+from slipway.runtime.kubernetes.api import KubeApi
 from slipway.runtime.kubernetes.jobs import JobRunner
 from slipway.runtime.kubernetes.kinds import DEPLOYMENT, HPA, JOB, POD, Kind
 from slipway.runtime.kubernetes.podlogs import OutputSinks, PodLogs
@@ -126,7 +126,7 @@ class KubernetesRuntime:
         for (ns, name), obj in list(self._cache.objects[DEPLOYMENT].items()):
             if revision_key_of(obj) == key:
                 await self._api.delete(DEPLOYMENT, name, ns)
-                await self._drop_autoscaler(ns, obj, name)
+                self._forget_autoscaler(ns, name)
 
     def on_change(self, callback: Callable[[str], None]) -> None:
         self._callbacks.append(callback)
@@ -172,7 +172,8 @@ class KubernetesRuntime:
         app = (ns, spec.app_name)
         if spec.autoscale is not None:
             if self._hpa_target.get(app) != spec.revision:
-                await self._api.apply(m.hpa(self.settings, spec, spec.autoscale))
+                owners = self._owners.get(spec.key, [])
+                await self._api.apply(m.hpa(self.settings, spec, spec.autoscale, owners))
                 self._hpa_target[app] = spec.revision
             return
         if app not in self._hpa_target:  # after a restart: is there one from before?
@@ -183,13 +184,11 @@ class KubernetesRuntime:
             await self._api.delete(HPA, spec.app_name, ns)
             self._hpa_target[app] = None
 
-    async def _drop_autoscaler(self, ns: str, deployment: dict[str, Any], name: str) -> None:
-        app = (deployment["metadata"].get("labels") or {}).get(m.APP)
-        for (hpa_ns, app_name), target in list(self._hpa_target.items()):
-            if hpa_ns == ns and target == name and app:
-                with contextlib.suppress(ApiError):
-                    await self._api.delete(HPA, app_name, ns)
-                self._hpa_target[(hpa_ns, app_name)] = None
+    def _forget_autoscaler(self, ns: str, revision: str) -> None:
+        """The HPA on `revision` goes with its Deployment (its owner): forget it."""
+        for app, target in list(self._hpa_target.items()):
+            if app[0] == ns and target == revision:
+                self._hpa_target[app] = None
 
     def _pods(self, key: str) -> list[dict[str, Any]]:
         return [
