@@ -122,7 +122,10 @@ def test_deploy_scale_traffic_promote_rollback_on_a_cluster(
     line = until(lambda: next(iter(api.get(logs_url).json()["logs"]), None))
     assert (line["revision"], line["line"]) == ("api-00001", "listening on :8080"), line
 
-    # Scale: the Deployment's replicas, ready as the cluster reports them.
+    # Scale: the Deployment's replicas, ready as the cluster reports them. The API server
+    # refuses the first write (a quota, say): the answer is still the stored intent, not a
+    # 500, and the reconciler's resync writes it.
+    cluster.fail_next("PATCH", "/deployments/", status=403)
     r = api.post(f"/workspaces/{ws}/deploy/scale", json={"appId": app["id"], "replicas": 3})
     assert r.status_code == 200, r.text
     until(lambda: api.get(status_url).json()["ready"] == 3)

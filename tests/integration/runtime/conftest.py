@@ -1,13 +1,25 @@
-"""A real LocalRuntime for each test, closed (every replica stopped) afterwards."""
+"""A real LocalRuntime for each test, closed (every replica stopped) afterwards; a
+Kubernetes runtime on a fake cluster (`running_cluster`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from tests.support.fakekube import FakeCluster
 
 from slipway.domain.routes import Backend
+from slipway.runtime.kubernetes import (
+    ClusterSettings,
+    KnativeApps,
+    KnativeRuntime,
+    KubeApi,
+    KubernetesRuntime,
+    load_connection,
+)
 from slipway.runtime.local import LocalRuntime
 from slipway.sandbox.netns import open_connection
 
@@ -31,3 +43,23 @@ async def http_get(backend: Backend, path: str = "/") -> tuple[int, str]:
         writer.close()
     head, _, body = raw.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(
+    mode: str, tmp_path: Path, *, ready_after: float = 0.3
+) -> AsyncIterator[tuple[FakeCluster, KubernetesRuntime]]:
+    """A fake cluster (`mode`: "kubernetes" or "plain" for Deployments, "knative" for
+    Knative Serving) and a started runtime on it."""
+    with FakeCluster(ready_after=ready_after, knative=mode == "knative") as cluster:
+        api = KubeApi(load_connection(str(cluster.kubeconfig(tmp_path / "kubeconfig"))))
+        settings = ClusterSettings(registry="registry.test:5000")
+        runtime = KubernetesRuntime(api, settings)
+        if mode == "knative":
+            runtime = KnativeRuntime(api, settings, KnativeApps(api, settings))
+        await runtime.start()
+        try:
+            yield cluster, runtime
+        finally:
+            await runtime.close()
+            await api.close()

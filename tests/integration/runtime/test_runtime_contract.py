@@ -15,18 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from tests.integration.runtime.conftest import running_cluster
 from tests.support.fakekube import FakeCluster
 
 from slipway.domain.errors import DeployFailed
 from slipway.ports import RevisionSpec, Runtime
-from slipway.runtime.kubernetes import (
-    ClusterSettings,
-    KnativeApps,
-    KnativeRuntime,
-    KubeApi,
-    KubernetesRuntime,
-    load_connection,
-)
+from slipway.runtime.kubernetes import KnativeRuntime, KubernetesRuntime
 from slipway.runtime.local import LocalRuntime
 
 SERVER = textwrap.dedent(
@@ -121,18 +115,8 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         finally:
             await local.close()
         return
-    with FakeCluster(ready_after=0.3, knative=request.param == "knative") as cluster:
-        api = KubeApi(load_connection(str(cluster.kubeconfig(tmp_path / "kubeconfig"))))
-        settings = ClusterSettings(registry="registry.test:5000")
-        runtime = KubernetesRuntime(api, settings)
-        if request.param == "knative":
-            runtime = KnativeRuntime(api, settings, KnativeApps(api, settings))
-        await runtime.start()
-        try:
-            yield ClusterHarness(runtime, cluster)
-        finally:
-            await runtime.close()
-            await api.close()
+    async with running_cluster(request.param, tmp_path) as (cluster, runtime):
+        yield ClusterHarness(runtime, cluster)
 
 
 async def _eventually(check: object, timeout: float = 15.0) -> None:

@@ -37,6 +37,17 @@ class ApiError(Exception):
         self.message = message
 
 
+REQUEST_ERRORS: tuple[type[Exception], ...] = (ApiError, httpx.HTTPError)
+"""What a call to the API server may raise: its refusal, or no answer."""
+
+
+def describe(exc: Exception) -> str:
+    """One sentence for a user: the server's own message, or why there was no answer."""
+    if isinstance(exc, ApiError):
+        return f"{exc.message} ({exc.code} {exc.reason})"
+    return f"the API server did not answer ({type(exc).__name__}: {exc})".replace(": )", ")")
+
+
 class WatchExpired(Exception):
     """The watch's resourceVersion is too old (410): list again."""
 

@@ -22,7 +22,7 @@ from typing import Any
 from slipway.domain.errors import DeployFailed
 from slipway.ports import LogSink
 from slipway.runtime.kubernetes import manifests as m
-from slipway.runtime.kubernetes.api import KubeApi
+from slipway.runtime.kubernetes.api import REQUEST_ERRORS, KubeApi, describe
 from slipway.runtime.kubernetes.kinds import JOB, POD, Kind
 from slipway.runtime.kubernetes.podstatus import STUCK, failure
 from slipway.runtime.kubernetes.watching import ClusterCache
@@ -52,7 +52,12 @@ class JobRunner:
         await self._cache.close()
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        return await self._api.apply(manifest)
+        """Server-side apply; DeployFailed with the cluster's reason when it refuses."""
+        try:
+            return await self._api.apply(manifest)
+        except REQUEST_ERRORS as exc:
+            kind, name = manifest.get("kind"), manifest.get("metadata", {}).get("name")
+            raise DeployFailed(f"the cluster refused {kind} {name}: {describe(exc)}") from exc
 
     async def run_job(
         self,
@@ -65,6 +70,20 @@ class JobRunner:
     ) -> tuple[int, str]:
         """(exit code, termination message) of the Job's pod's first container; see the
         module's docstring. `what` names the job in its errors."""
+        try:
+            return await self._run(job, log=log, timeout=timeout, attached=attached, what=what)
+        except REQUEST_ERRORS as exc:
+            raise DeployFailed(f"the cluster refused {what}: {describe(exc)}") from exc
+
+    async def _run(
+        self,
+        job: dict[str, Any],
+        *,
+        log: LogSink,
+        timeout: float,
+        attached: Sequence[dict[str, Any]],
+        what: str,
+    ) -> tuple[int, str]:
         await self.start()
         name, ns = job["metadata"]["name"], job["metadata"]["namespace"]
         containers = job["spec"]["template"]["spec"]["containers"]

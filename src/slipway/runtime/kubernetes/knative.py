@@ -29,7 +29,7 @@ from slipway.domain.revisionkeys import parse_revision_key
 from slipway.domain.routes import Route
 from slipway.ports import RevisionSpec
 from slipway.runtime.kubernetes import manifests as m
-from slipway.runtime.kubernetes.api import KubeApi
+from slipway.runtime.kubernetes.api import REQUEST_ERRORS, KubeApi, describe
 from slipway.runtime.kubernetes.gateway import GatewayRoutes
 from slipway.runtime.kubernetes.kinds import JOB, KNATIVE_REVISION, KNATIVE_SERVICE, POD, Kind
 from slipway.runtime.kubernetes.podlogs import OutputSinks
@@ -102,9 +102,10 @@ class KnativeApps:
 
     async def delete(self, app_id: str) -> None:
         async with self._lock(app_id):
-            app = self._apps.pop(app_id, None)
+            app = self._apps.get(app_id)
             if app is not None:
                 await self._api.delete(KNATIVE_SERVICE, app.name, app.namespace)
+                del self._apps[app_id]  # only once it is gone: a refusal is tried again
                 return
             found, _ = await self._api.list(
                 KNATIVE_SERVICE, selector=f"{m.MANAGED},{m.APP}={app_id}"
@@ -152,8 +153,7 @@ class KnativeRuntime(KubernetesRuntime):
         super().__init__(api, settings, app_logs=app_logs)
         self._apps = apps
 
-    async def scale(self, spec: RevisionSpec, replicas: int) -> None:
-        self._specs[spec.key] = spec
+    async def _write(self, spec: RevisionSpec, replicas: int) -> None:
         await self._workspace(spec)
         ns = m.namespace_name(self.settings, spec.workspace_id)
         if (ns, spec.revision) in self._cache.objects[KNATIVE_REVISION]:
@@ -171,6 +171,7 @@ class KnativeRuntime(KubernetesRuntime):
             pods = self.status(key).ready
             if pods >= count:
                 return
+            self._raise_refused(key)
             revision = self._revision(key)
             ready = _condition(revision, "Ready")
             if ready is not None and ready.get("status") == "True":
@@ -205,11 +206,15 @@ class KnativeRuntime(KubernetesRuntime):
         revision = self._revision(key)
         if parsed is None:
             return
-        if self._apps.routed(parsed.app_id, parsed.revision):
-            await self._apps.delete(parsed.app_id)
-        elif revision is not None and self._apps.template_of(parsed.app_id) != parsed.revision:
-            meta = revision["metadata"]
-            await self._api.delete(KNATIVE_REVISION, meta["name"], meta["namespace"])
+        self._refused.pop(key, None)
+        try:
+            if self._apps.routed(parsed.app_id, parsed.revision):
+                await self._apps.delete(parsed.app_id)
+            elif revision is not None and self._apps.template_of(parsed.app_id) != parsed.revision:
+                meta = revision["metadata"]
+                await self._api.delete(KNATIVE_REVISION, meta["name"], meta["namespace"])
+        except REQUEST_ERRORS as exc:  # the resync stops it again
+            log.warning("could not stop revision %s: %s", key, describe(exc))
 
     def _revision(self, key: str) -> dict[str, Any] | None:
         for obj in self._cache.objects[KNATIVE_REVISION].values():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from slipway.domain.errors import DeployFailed
 from slipway.domain.revisionkeys import revision_key
 from slipway.ports import LogSink, ReplicaLimits, ReplicaStatus, RevisionSpec
 from slipway.runtime.kubernetes import manifests as m
-from slipway.runtime.kubernetes.api import KubeApi
+from slipway.runtime.kubernetes.api import REQUEST_ERRORS, KubeApi, describe
 from slipway.runtime.kubernetes.jobs import JobRunner
 from slipway.runtime.kubernetes.kinds import DEPLOYMENT, HPA, JOB, POD, Kind
 from slipway.runtime.kubernetes.podlogs import OutputSinks, PodLogs
@@ -59,6 +60,7 @@ class KubernetesRuntime:
         self._applied: dict[str, int | None] = {}  # key -> replicas last written
         self._namespaces: set[str] = set()
         self._hpa_target: dict[tuple[str, str], str | None] = {}  # (ns, app) -> revision
+        self._refused: dict[str, str] = {}  # key -> why the cluster refused its objects
         self._callbacks: list[Callable[[str], None]] = []
         self._ready: dict[str, int] = {}
         self._changed = asyncio.Event()
@@ -70,7 +72,19 @@ class KubernetesRuntime:
     # ------------------------------------------------------------------ Runtime
 
     async def scale(self, spec: RevisionSpec, replicas: int) -> None:
+        """Write the revision's objects. A refusal (or no answer) is not raised: like a
+        replica that cannot start, it is the revision's state (`status().last_error`,
+        `wait_ready` fails with it) until a later pass (the resync) writes them."""
         self._specs[spec.key] = spec
+        try:
+            await self._write(spec, replicas)
+        except REQUEST_ERRORS as exc:
+            self._refused[spec.key] = describe(exc)
+            log.warning("the cluster refused revision %s: %s", spec.key, describe(exc))
+        else:
+            self._refused.pop(spec.key, None)
+
+    async def _write(self, spec: RevisionSpec, replicas: int) -> None:
         await self._workspace(spec)
         if spec.key not in self._owners:
             await self._api.apply(m.env_secret(self.settings, spec))  # before its pods need it
@@ -95,6 +109,7 @@ class KubernetesRuntime:
             status = self.status(key)
             if status.ready >= count:
                 return
+            self._raise_refused(key)
             stuck = [f for p in self._pods(key) if (f := failure(p)) is not None]
             if stuck:
                 raise DeployFailed(stuck[-1][1])
@@ -113,7 +128,10 @@ class KubernetesRuntime:
                 cpus=float(m.DEFAULT_CPU),
                 enforced_by="kubernetes",
             )
-        return replica_status(self._pods(key), limits=limits, port=m.APP_PORT)
+        status = replica_status(self._pods(key), limits=limits, port=m.APP_PORT)
+        if key in self._refused:
+            return dataclasses.replace(status, last_error=self._refusal(key))
+        return status
 
     def running_keys(self) -> list[str]:
         keys = {revision_key_of(d) for d in self._cache.objects[DEPLOYMENT].values()}
@@ -123,9 +141,14 @@ class KubernetesRuntime:
         self._specs.pop(key, None)
         self._owners.pop(key, None)
         self._applied.pop(key, None)
+        self._refused.pop(key, None)
         for (ns, name), obj in list(self._cache.objects[DEPLOYMENT].items()):
             if revision_key_of(obj) == key:
-                await self._api.delete(DEPLOYMENT, name, ns)
+                try:
+                    await self._api.delete(DEPLOYMENT, name, ns)
+                except REQUEST_ERRORS as exc:  # still running: the resync stops it again
+                    log.warning("could not delete deployment %s/%s: %s", ns, name, describe(exc))
+                    continue
                 self._forget_autoscaler(ns, name)
 
     def on_change(self, callback: Callable[[str], None]) -> None:
@@ -183,6 +206,13 @@ class KubernetesRuntime:
         if self._hpa_target.get(app) == spec.revision:  # the app no longer autoscales
             await self._api.delete(HPA, spec.app_name, ns)
             self._hpa_target[app] = None
+
+    def _refusal(self, key: str) -> str:
+        return f"the cluster refused the revision's objects: {self._refused[key]}"
+
+    def _raise_refused(self, key: str) -> None:
+        if key in self._refused:
+            raise DeployFailed(self._refusal(key))
 
     def _forget_autoscaler(self, ns: str, revision: str) -> None:
         """The HPA on `revision` goes with its Deployment (its owner): forget it."""
