@@ -6,6 +6,7 @@ the deployment with the reason."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -53,6 +54,23 @@ async def test_a_refused_revision_says_why_and_the_next_pass_writes_it(
     await runtime.scale(SPEC, 1)  # the resync's pass
     await runtime.wait_ready(SPEC.key, 1, timeout=10)
     assert runtime.status(SPEC.key).last_error is None
+
+
+async def test_an_api_server_that_fails_for_a_moment_only_delays_the_wait(
+    cluster_runtime: tuple[FakeCluster, KubernetesRuntime],
+) -> None:
+    cluster, runtime = cluster_runtime
+    workload = "/services/" if isinstance(runtime, KnativeRuntime) else "/deployments/"
+    cluster.fail_next("PATCH", workload, status=503)
+    await runtime.scale(SPEC, 1)
+    assert "503" in (runtime.status(SPEC.key).last_error or "")
+    with pytest.raises(DeployFailed, match=r"refused.*503"):  # nothing wrote it again
+        await runtime.wait_ready(SPEC.key, 1, timeout=1)
+    waiting = asyncio.create_task(runtime.wait_ready(SPEC.key, 1, timeout=10))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # a passing failure does not fail the wait
+    await runtime.scale(SPEC, 1)  # the resync's pass
+    await waiting
 
 
 async def test_a_refused_delete_leaves_it_for_the_next_pass(

@@ -41,6 +41,12 @@ REQUEST_ERRORS: tuple[type[Exception], ...] = (ApiError, httpx.HTTPError)
 """What a call to the API server may raise: its refusal, or no answer."""
 
 
+def lasting(exc: Exception) -> bool:
+    """A refusal that trying again will not change (a 4xx: a quota, a webhook, RBAC); a
+    5xx or no answer may pass."""
+    return isinstance(exc, ApiError) and 400 <= exc.code < 500
+
+
 def describe(exc: Exception) -> str:
     """One sentence for a user: the server's own message, or why there was no answer."""
     if isinstance(exc, ApiError):

@@ -27,7 +27,7 @@ from slipway.domain.errors import DeployFailed
 from slipway.domain.revisionkeys import revision_key
 from slipway.ports import LogSink, ReplicaLimits, ReplicaStatus, RevisionSpec
 from slipway.runtime.kubernetes import manifests as m
-from slipway.runtime.kubernetes.api import REQUEST_ERRORS, KubeApi, describe
+from slipway.runtime.kubernetes.api import REQUEST_ERRORS, KubeApi, describe, lasting
 from slipway.runtime.kubernetes.jobs import JobRunner
 from slipway.runtime.kubernetes.kinds import DEPLOYMENT, HPA, JOB, POD, Kind
 from slipway.runtime.kubernetes.podlogs import OutputSinks, PodLogs
@@ -60,7 +60,8 @@ class KubernetesRuntime:
         self._applied: dict[str, int | None] = {}  # key -> replicas last written
         self._namespaces: set[str] = set()
         self._hpa_target: dict[tuple[str, str], str | None] = {}  # (ns, app) -> revision
-        self._refused: dict[str, str] = {}  # key -> why the cluster refused its objects
+        # key -> why the cluster refused its objects, and whether trying again cannot help
+        self._refused: dict[str, tuple[str, bool]] = {}
         self._callbacks: list[Callable[[str], None]] = []
         self._ready: dict[str, int] = {}
         self._changed = asyncio.Event()
@@ -79,7 +80,7 @@ class KubernetesRuntime:
         try:
             await self._write(spec, replicas)
         except REQUEST_ERRORS as exc:
-            self._refused[spec.key] = describe(exc)
+            self._refused[spec.key] = (describe(exc), lasting(exc))
             log.warning("the cluster refused revision %s: %s", spec.key, describe(exc))
         else:
             self._refused.pop(spec.key, None)
@@ -208,10 +209,12 @@ class KubernetesRuntime:
             self._hpa_target[app] = None
 
     def _refusal(self, key: str) -> str:
-        return f"the cluster refused the revision's objects: {self._refused[key]}"
+        return f"the cluster refused the revision's objects: {self._refused[key][0]}"
 
     def _raise_refused(self, key: str) -> None:
-        if key in self._refused:
+        """A lasting refusal fails the wait at once; a passing one (5xx, no answer) waits
+        for the resync's next write, up to the wait's own timeout."""
+        if self._refused.get(key, ("", False))[1]:
             raise DeployFailed(self._refusal(key))
 
     def _forget_autoscaler(self, ns: str, revision: str) -> None:
@@ -254,6 +257,8 @@ class KubernetesRuntime:
                     log.exception("on_change callback failed for %s", key)
 
     def _timeout_message(self, key: str, timeout: float) -> str:
+        if key in self._refused:  # the cluster never had it to start
+            return self._refusal(key)
         spec = self._specs.get(key)
         path = spec.health_check_path if spec else None
         what = (
