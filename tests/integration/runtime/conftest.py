@@ -52,14 +52,24 @@ async def running_cluster(
     """A fake cluster (`mode`: "kubernetes" or "plain" for Deployments, "knative" for
     Knative Serving) and a started runtime on it."""
     with FakeCluster(ready_after=ready_after, knative=mode == "knative") as cluster:
-        api = KubeApi(load_connection(str(cluster.kubeconfig(tmp_path / "kubeconfig"))))
-        settings = ClusterSettings(registry="registry.test:5000")
-        runtime = KubernetesRuntime(api, settings)
-        if mode == "knative":
-            runtime = KnativeRuntime(api, settings, KnativeApps(api, settings))
-        await runtime.start()
-        try:
+        async with running_cluster_runtime(cluster, tmp_path) as runtime:
             yield cluster, runtime
-        finally:
-            await runtime.close()
-            await api.close()
+
+
+@contextlib.asynccontextmanager
+async def running_cluster_runtime(
+    cluster: FakeCluster, tmp_path: Path
+) -> AsyncIterator[KubernetesRuntime]:
+    """A started runtime on `cluster`, in its mode (another one on the same cluster is a
+    Slipway that restarted)."""
+    api = KubeApi(load_connection(str(cluster.kubeconfig(tmp_path / "kubeconfig"))))
+    settings = ClusterSettings(registry="registry.test:5000")
+    runtime = KubernetesRuntime(api, settings)
+    if cluster.knative:
+        runtime = KnativeRuntime(api, settings, KnativeApps(api, settings))
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+        await api.close()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.integration.runtime.conftest import running_cluster
+from tests.integration.runtime.conftest import running_cluster, running_cluster_runtime
 from tests.support.fakekube import FakeCluster
 
 from slipway.domain.errors import DeployFailed
@@ -109,3 +109,16 @@ async def test_a_refused_release_job_fails_with_the_clusters_reason(
 
     with pytest.raises(DeployFailed, match=r"the cluster refused the release command: .*403"):
         await runtime.run_once(SPEC, "python3 migrate.py", log=log, timeout=10)
+
+
+async def test_knative_stops_a_routed_revision_with_its_app_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A fresh runtime (Slipway restarted) reads the app's Service before it decides: the
+    revision in traffic is not deleted from under it, the app stops whole."""
+    async with running_cluster("knative", tmp_path, ready_after=0.2) as (cluster, runtime):
+        await runtime.scale(SPEC, 1)
+        await runtime.wait_ready(SPEC.key, 1, timeout=10)
+        async with running_cluster_runtime(cluster, tmp_path) as restarted:
+            await restarted.stop(SPEC.key)
+        assert cluster.objects("knative.Service") == []

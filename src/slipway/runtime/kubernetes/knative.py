@@ -61,6 +61,11 @@ class KnativeApps:
         self._apps: dict[str, _App] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    async def read(self, app_id: str, workspace_id: str, app_name: str) -> None:
+        """Know the app's Service (after a restart: as the cluster holds it)."""
+        async with self._lock(app_id):
+            await self._load(app_id, workspace_id, app_name)
+
     def template_of(self, app_id: str) -> str | None:
         app = self._apps.get(app_id)
         if app is None or app.body is None:
@@ -72,10 +77,12 @@ class KnativeApps:
         app = self._apps.get(app_id)
         if app is None or app.body is None:
             return False
-        traffic = app.body["spec"].get("traffic")
-        if traffic is None:  # Knative's default: the latest revision
-            return self.template_of(app_id) == revision
-        return any(entry.get("revisionName") == revision for entry in traffic)
+        latest = self.template_of(app_id)
+        traffic = app.body["spec"].get("traffic") or [{"latestRevision": True}]  # the default
+        return any(
+            (latest if entry.get("latestRevision") else entry.get("revisionName")) == revision
+            for entry in traffic
+        )
 
     async def set_template(self, spec: RevisionSpec, replicas: int) -> dict[str, Any]:
         async with self._lock(spec.app_id):
@@ -203,11 +210,13 @@ class KnativeRuntime(KubernetesRuntime):
         traffic, the template stays (at zero pods) and any other revision goes."""
         self._specs.pop(key, None)
         parsed = parse_revision_key(key)
+        named = parse_revision_name(parsed.revision) if parsed else None
         revision = self._revision(key)
-        if parsed is None:
+        if parsed is None or named is None:
             return
         self._refused.pop(key, None)
         try:
+            await self._apps.read(parsed.app_id, parsed.workspace_id, named[0])
             if self._apps.routed(parsed.app_id, parsed.revision):
                 await self._apps.delete(parsed.app_id)
             elif revision is not None and self._apps.template_of(parsed.app_id) != parsed.revision:
