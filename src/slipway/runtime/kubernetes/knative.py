@@ -6,9 +6,9 @@ name` = the revision's name) with its scale bounds as autoscaling annotations: m
 and maxReplicas for an autoscaled app, else the requested count for both. Its `traffic`
 block is the split (`revisionName` + `percent`) and a 0% entry per tag. Knative revisions
 are immutable, so a revision keeps the bounds it was created with: Scale applies to the
-next revision (docs/kubernetes.md). A revision out of traffic scales to zero by itself; one
-that is not the template is deleted when Slipway stops it, and deleting the app deletes
-its Service (and with it the revisions).
+next revision (docs/kubernetes.md). A revision out of traffic scales to zero by itself and
+is left to Knative's revision garbage collection; deleting the app deletes its Service (and
+with it the revisions).
 
 The runtime and the routes both write the one Service, so `KnativeApps` holds what each
 last set and applies the whole object under the app's lock (server-side apply under one
@@ -207,11 +207,11 @@ class KnativeRuntime(KubernetesRuntime):
         """A revision still in the traffic block is stopped only when the whole app is
         (Slipway takes a revision out of traffic before it stops it, except when the app is
         scaled to zero): its Service goes, and comes back at the next `scale`. Out of
-        traffic, the template stays (at zero pods) and any other revision goes."""
+        traffic, Knative has scaled it to zero already and garbage-collects old revisions by
+        its own policy; Slipway leaves it, so a later split or rollback to it finds it."""
         self._specs.pop(key, None)
         parsed = parse_revision_key(key)
         named = parse_revision_name(parsed.revision) if parsed else None
-        revision = self._revision(key)
         if parsed is None or named is None:
             return
         self._refused.pop(key, None)
@@ -219,9 +219,6 @@ class KnativeRuntime(KubernetesRuntime):
             await self._apps.read(parsed.app_id, parsed.workspace_id, named[0])
             if self._apps.routed(parsed.app_id, parsed.revision):
                 await self._apps.delete(parsed.app_id)
-            elif revision is not None and self._apps.template_of(parsed.app_id) != parsed.revision:
-                meta = revision["metadata"]
-                await self._api.delete(KNATIVE_REVISION, meta["name"], meta["namespace"])
         except REQUEST_ERRORS as exc:  # the resync stops it again
             log.warning("could not stop revision %s: %s", key, describe(exc))
 
