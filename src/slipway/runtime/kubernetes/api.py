@@ -137,16 +137,6 @@ class KubeApi:
         )
         return self._json(response)
 
-    async def scale(self, kind: Kind, name: str, namespace: str, replicas: int) -> None:
-        """Set replicas through the scale subresource, as `kubectl scale` does (a field an
-        autoscaler may own afterwards)."""
-        response = await self._http.patch(
-            kind.path(name, namespace) + "/scale",
-            content=json.dumps({"spec": {"replicas": replicas}}),
-            headers={"Content-Type": "application/merge-patch+json"},
-        )
-        self._json(response)
-
     async def get(
         self, kind: Kind, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
