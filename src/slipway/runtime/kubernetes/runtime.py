@@ -58,6 +58,10 @@ class KubernetesRuntime:
         self._specs: dict[str, RevisionSpec] = {}
         self._owners: dict[str, list[dict[str, Any]]] = {}  # key -> its Deployment as owner
         self._applied: dict[str, int | None] = {}  # key -> replicas last written
+        self._written: dict[str, dict[str, Any]] = {}  # key -> its Deployment as last applied
+        # key -> its replica pods by (namespace, name), kept by `_event` (status is asked for
+        # at every route sync: no scan of every pod of the cluster)
+        self._replicas: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._namespaces: set[str] = set()
         self._hpa_target: dict[tuple[str, str], str | None] = {}  # (ns, app) -> revision
         # key -> why the cluster refused its objects, and whether trying again cannot help
@@ -92,7 +96,13 @@ class KubernetesRuntime:
         count: int | None = replicas
         if spec.autoscale is not None and self._applied.get(spec.key) == replicas:
             count = None  # unchanged: the HPA owns the count between manual scales
-        deployment = await self._api.apply(m.deployment(self.settings, spec, count))
+        manifest = m.deployment(self.settings, spec, count)
+        ns = m.namespace_name(self.settings, spec.workspace_id)
+        if self._written.get(spec.key) == manifest and (ns, spec.revision) in self._deployments:
+            await self._autoscaler(spec)  # every reconcile pass asks: no write if nothing changed
+            return
+        deployment = await self._api.apply(manifest)
+        self._written[spec.key] = manifest
         self._applied[spec.key] = replicas
         if spec.key not in self._owners:
             owners = m.owner(deployment)
@@ -135,15 +145,16 @@ class KubernetesRuntime:
         return status
 
     def running_keys(self) -> list[str]:
-        keys = {revision_key_of(d) for d in self._cache.objects[DEPLOYMENT].values()}
+        keys = {revision_key_of(d) for d in self._deployments.values()}
         return sorted(k for k in keys if k is not None)
 
     async def stop(self, key: str, *, drain_seconds: float = 0.0) -> None:
         self._specs.pop(key, None)
         self._owners.pop(key, None)
         self._applied.pop(key, None)
+        self._written.pop(key, None)
         self._refused.pop(key, None)
-        for (ns, name), obj in list(self._cache.objects[DEPLOYMENT].items()):
+        for (ns, name), obj in list(self._deployments.items()):
             if revision_key_of(obj) == key:
                 try:
                     await self._api.delete(DEPLOYMENT, name, ns)
@@ -223,13 +234,12 @@ class KubernetesRuntime:
             if app[0] == ns and target == revision:
                 self._hpa_target[app] = None
 
+    @property
+    def _deployments(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return self._cache.objects[DEPLOYMENT]
+
     def _pods(self, key: str) -> list[dict[str, Any]]:
-        return [
-            p
-            for p in self._cache.objects[POD].values()
-            if revision_key_of(p) == key
-            and (p["metadata"].get("labels") or {}).get(m.ROLE) == "replica"
-        ]
+        return list(self._replicas.get(key, {}).values())
 
     async def _changes(self, timeout: float) -> None:
         """Return at the cache's next change, or after `timeout` seconds."""
@@ -245,8 +255,17 @@ class KubernetesRuntime:
         key = revision_key_of(obj)
         if kind is not POD or key is None:
             return
-        if (obj["metadata"].get("labels") or {}).get(m.ROLE) == "replica":
-            self._logs.pod_changed(event, obj, key, replay=self._listed)
+        if (obj["metadata"].get("labels") or {}).get(m.ROLE) != "replica":
+            return  # a release or build pod (the job runner reads those)
+        meta = obj["metadata"]
+        pods = self._replicas.setdefault(key, {})
+        if event == "DELETED":
+            pods.pop((meta.get("namespace", ""), meta.get("name", "")), None)
+            if not pods:
+                del self._replicas[key]
+        else:
+            pods[(meta.get("namespace", ""), meta.get("name", ""))] = obj
+        self._logs.pod_changed(event, obj, key, replay=self._listed)
         ready = self.status(key).ready
         if self._ready.get(key) != ready or event == "DELETED":
             self._ready[key] = ready
