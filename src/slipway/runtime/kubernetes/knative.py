@@ -33,7 +33,6 @@ from slipway.runtime.kubernetes.api import REQUEST_ERRORS, KubeApi, describe
 from slipway.runtime.kubernetes.gateway import GatewayRoutes
 from slipway.runtime.kubernetes.kinds import JOB, KNATIVE_REVISION, KNATIVE_SERVICE, POD, Kind
 from slipway.runtime.kubernetes.podlogs import OutputSinks
-from slipway.runtime.kubernetes.podstatus import failure
 from slipway.runtime.kubernetes.runtime import KubernetesRuntime, revision_key_of
 
 log = logging.getLogger(__name__)
@@ -169,33 +168,21 @@ class KnativeRuntime(KubernetesRuntime):
         service = await self._apps.set_template(spec, replicas)
         await self._api.apply(m.env_secret(self.settings, spec, m.owner(service)))
 
-    async def wait_ready(self, key: str, count: int, *, timeout: float) -> None:
-        """Enough ready pods, or the revision Ready: Knative serves a Ready revision even
-        at zero pods (its activator starts one for the first request)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while count > 0:
-            pods = self.status(key).ready
-            if pods >= count:
-                return
-            self._raise_refused(key)
-            revision = self._revision(key)
-            ready = _condition(revision, "Ready")
-            if ready is not None and ready.get("status") == "True":
-                # Ready at zero: the activator serves it. Else the pods it counted: their
-                # own watch may not have told us yet.
-                actual = int((revision or {}).get("status", {}).get("actualReplicas") or 0)
-                if pods >= min(count, actual):
-                    return
-            stuck = [f for p in self._pods(key) if (f := failure(p)) is not None]
-            if stuck:
-                raise DeployFailed(stuck[-1][1])
-            if ready is not None and ready.get("status") == "False":
-                raise DeployFailed(f"{ready.get('reason')}: {ready.get('message', '')}")
-            left = deadline - loop.time()
-            if left <= 0:
-                raise DeployFailed(self._timeout_message(key, timeout))
-            await self._changes(min(left, 1.0))
+    def _serves(self, key: str, count: int, ready: int) -> bool:
+        """A Ready revision serves even at zero pods (Knative's activator starts one for the
+        first request); one with pods serves once the pods it counts are ready here too
+        (their own watch may not have told us yet)."""
+        revision = self._revision(key)
+        condition = _condition(revision, "Ready")
+        if condition is None or condition.get("status") != "True":
+            return False
+        actual = int((revision or {}).get("status", {}).get("actualReplicas") or 0)
+        return ready >= min(count, actual)
+
+    def _raise_failed(self, key: str) -> None:
+        condition = _condition(self._revision(key), "Ready")
+        if condition is not None and condition.get("status") == "False":
+            raise DeployFailed(f"{condition.get('reason')}: {condition.get('message', '')}")
 
     def running_keys(self) -> list[str]:
         """Revisions with pods: one at zero exists, but runs nothing."""

@@ -117,13 +117,16 @@ class KubernetesRuntime:
         while True:
             if count <= 0:
                 return
-            status = self.status(key)
-            if status.ready >= count:
+            ready = self.status(key).ready
+            if ready >= count:
                 return
             self._raise_refused(key)
+            if self._serves(key, count, ready):
+                return
             stuck = [f for p in self._pods(key) if (f := failure(p)) is not None]
             if stuck:
                 raise DeployFailed(stuck[-1][1])
+            self._raise_failed(key)
             left = deadline - loop.time()
             if left <= 0:
                 raise DeployFailed(self._timeout_message(key, timeout))
@@ -218,6 +221,13 @@ class KubernetesRuntime:
         if self._hpa_target.get(app) == spec.revision:  # the app no longer autoscales
             await self._api.delete(HPA, spec.app_name, ns)
             self._hpa_target[app] = None
+
+    def _serves(self, key: str, count: int, ready: int) -> bool:
+        """Whether the revision serves with fewer than `count` ready pods (Knative)."""
+        return False
+
+    def _raise_failed(self, key: str) -> None:
+        """DeployFailed when the revision's own status says it failed (Knative)."""
 
     def _refusal(self, key: str) -> str:
         return f"the cluster refused the revision's objects: {self._refused[key][0]}"
