@@ -15,8 +15,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from slipway.domain.names import parse_revision_name
-from slipway.domain.revisionkeys import parse_revision_key
 from slipway.domain.routes import Route
 from slipway.runtime.kubernetes import manifests as m
 from slipway.runtime.kubernetes.api import KubeApi
@@ -105,16 +103,18 @@ class GatewayRoutes:
             self._wanted.pop(app_id, None)
 
     def _manifests(self, app_id: str, routes: Sequence[Route]) -> list[dict[str, Any]]:
-        for route in routes:
-            for target in route.targets:
-                key = parse_revision_key(target.revision)
-                name = parse_revision_name(key.revision) if key else None
-                if key is not None and name is not None:
-                    return m.http_routes(
-                        self._settings,
-                        workspace_id=key.workspace_id,
-                        app_id=app_id,
-                        app_name=name[0],
-                        routes=routes,
-                    )
-        return []
+        found = app_of(routes)
+        if found is None:
+            return []
+        workspace_id, app_name = found
+        return m.http_routes(self._settings, workspace_id=workspace_id, app_id=app_id,
+                             app_name=app_name, routes=routes)  # fmt: skip
+
+
+def app_of(routes: Sequence[Route]) -> tuple[str, str] | None:
+    """(workspace id, app name) of the app the routes send to; None when they send nowhere."""
+    for route in routes:
+        for target in route.targets:
+            if (found := m.workspace_and_app(target.revision)) is not None:
+                return found
+    return None

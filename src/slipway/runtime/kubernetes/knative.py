@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.domain.errors import DeployFailed
-from slipway.domain.names import parse_revision_name
 from slipway.domain.revisionkeys import parse_revision_key
 from slipway.domain.routes import Route
 from slipway.ports import RevisionSpec
 from slipway.runtime.kubernetes import manifests as m
 from slipway.runtime.kubernetes.api import REQUEST_ERRORS, KubeApi, describe
-from slipway.runtime.kubernetes.gateway import GatewayRoutes
+from slipway.runtime.kubernetes.gateway import GatewayRoutes, app_of
 from slipway.runtime.kubernetes.kinds import JOB, KNATIVE_REVISION, KNATIVE_SERVICE, POD, Kind
 from slipway.runtime.kubernetes.podlogs import OutputSinks
 from slipway.runtime.kubernetes.runtime import KubernetesRuntime, revision_key_of
@@ -198,12 +197,12 @@ class KnativeRuntime(KubernetesRuntime):
         its own policy; Slipway leaves it, so a later split or rollback to it finds it."""
         self._specs.pop(key, None)
         parsed = parse_revision_key(key)
-        named = parse_revision_name(parsed.revision) if parsed else None
-        if parsed is None or named is None:
+        owner = m.workspace_and_app(key)
+        if parsed is None or owner is None:
             return
         self._refused.pop(key, None)
         try:
-            await self._apps.read(parsed.app_id, parsed.workspace_id, named[0])
+            await self._apps.read(parsed.app_id, *owner)
             if self._apps.routed(parsed.app_id, parsed.revision):
                 await self._apps.delete(parsed.app_id)
         except REQUEST_ERRORS as exc:  # the resync stops it again
@@ -228,14 +227,9 @@ class KnativeRoutes(GatewayRoutes):
             await self._apps.delete(app_id)
             self._wanted.pop(app_id, None)
             return
-        for route in routes:
-            for target in route.targets:
-                key = parse_revision_key(target.revision)
-                name = parse_revision_name(key.revision) if key else None
-                if key is not None and name is not None:
-                    traffic = m.knative_traffic(routes)
-                    await self._apps.set_traffic(app_id, key.workspace_id, name[0], traffic)
-                    return
+        found = app_of(routes)
+        if found is not None:
+            await self._apps.set_traffic(app_id, *found, m.knative_traffic(routes))
 
 
 def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:

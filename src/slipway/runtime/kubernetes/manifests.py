@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slipway.domain.names import parse_revision_name
 from slipway.domain.revisionkeys import parse_revision_key
 from slipway.domain.routes import Route
 from slipway.ports import RevisionSpec
@@ -52,6 +53,14 @@ class ClusterSettings:
 
 def namespace_name(settings: ClusterSettings, workspace_id: str) -> str:
     return f"{settings.namespace_prefix}{workspace_id.replace('_', '-')}"[:63]
+
+
+def workspace_and_app(revision_key: str) -> tuple[str, str] | None:
+    """(workspace id, app name) of a revision key: the app's name from the revision's
+    (`{app}-{NNNNN}`), which names the app's objects."""
+    key = parse_revision_key(revision_key)
+    named = parse_revision_name(key.revision) if key else None
+    return (key.workspace_id, named[0]) if key and named else None
 
 
 def labels(
