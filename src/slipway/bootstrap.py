@@ -271,6 +271,7 @@ class Cluster:
     runtime: KubernetesRuntime
     routes: GatewayRoutes
     mode: str  # "knative" or "plain"
+    registry: Registry  # where builds push and the cluster pulls (`ClusterSettings.registry`)
 
 
 def cluster_registry() -> Registry:
@@ -284,9 +285,8 @@ def cluster_registry() -> Registry:
     return Registry.parse(value)
 
 
-def cluster_settings(config: Config) -> ClusterSettings:
+def cluster_settings(config: Config, registry: Registry) -> ClusterSettings:
     """ValueError with one sentence when the settings cannot work."""
-    registry = cluster_registry()
     gateway_ns, _, gateway_name = config.gateway.partition("/")
     if not gateway_ns or not gateway_name:
         raise ValueError(f"--gateway is namespace/name, not {config.gateway!r}")
@@ -306,7 +306,8 @@ def cluster_settings(config: Config) -> ClusterSettings:
 async def make_cluster(config: Config, *, app_logs: AppLogFiles | None = None) -> Cluster:
     """Knative Serving's objects when the cluster serves them (or `kube_mode` says so),
     Deployments and Gateway API routes otherwise. ValueError with one sentence."""
-    settings = cluster_settings(config)
+    registry = cluster_registry()
+    settings = cluster_settings(config, registry)
     try:
         connection = load_connection(config.kubeconfig, context=config.kube_context)
     except Exception as exc:  # the loaders raise their own types, for files and contexts
@@ -326,9 +327,10 @@ async def make_cluster(config: Config, *, app_logs: AppLogFiles | None = None) -
             KnativeRuntime(api, settings, apps, app_logs=app_logs),
             KnativeRoutes(api, settings, apps),
             "knative",
+            registry,
         )
     runtime = KubernetesRuntime(api, settings, app_logs=app_logs)
-    return Cluster(api, runtime, GatewayRoutes(api, settings), "plain")
+    return Cluster(api, runtime, GatewayRoutes(api, settings), "plain", registry)
 
 
 def make_certificate_tools(config: Config) -> CertificateTools:
@@ -372,7 +374,7 @@ def build_platform(
             data_dir=data,
             source=source,
             job_runner=cluster.runtime.jobs,
-            registry=cluster_registry(),
+            registry=cluster.registry,
             sandbox=sandbox,
         )
     return Platform(
