@@ -70,46 +70,37 @@ class JobRunner:
     ) -> tuple[int, str]:
         """(exit code, termination message) of the Job's pod's first container; see the
         module's docstring. `what` names the job in its errors."""
+        name, ns = job["metadata"]["name"], job["metadata"]["namespace"]
+        container = str(job["spec"]["template"]["spec"]["containers"][0]["name"])
+        late = DeployFailed(f"{what} did not finish within {timeout:g} seconds")
         try:
-            return await self._run(job, log=log, timeout=timeout, attached=attached, what=what)
+            await self._submit(job, attached)
+            try:
+                async with asyncio.timeout(timeout + JOB_MARGIN_SECONDS):
+                    done = await self._follow(name, ns, container, log, what)
+                expired = condition(self._job(name, ns), "Failed") == "DeadlineExceeded"
+            except TimeoutError:
+                raise late from None
+            finally:
+                if _terminated(self._pod(name, ns), container) is None:  # cancelled, late
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._api.delete(JOB, name, ns))
         except REQUEST_ERRORS as exc:
             raise DeployFailed(f"the cluster refused {what}: {describe(exc)}") from exc
+        if expired:
+            raise late
+        return int(done.get("exitCode", 1)), str(done.get("message") or "")
 
-    async def _run(
-        self,
-        job: dict[str, Any],
-        *,
-        log: LogSink,
-        timeout: float,
-        attached: Sequence[dict[str, Any]],
-        what: str,
-    ) -> tuple[int, str]:
+    async def _submit(self, job: dict[str, Any], attached: Sequence[dict[str, Any]]) -> None:
+        """`attached`, the Job, then the Job as their owner (they go when it goes)."""
         await self.start()
-        name, ns = job["metadata"]["name"], job["metadata"]["namespace"]
-        containers = job["spec"]["template"]["spec"]["containers"]
-        container = str(containers[0]["name"])
         for obj in attached:
             await self._api.apply(obj)
-        stored = await self._api.apply(job)
-        owners = m.owner(stored)
+        owners = m.owner(await self._api.apply(job))
         for obj in attached:
             await self._api.apply(
                 {**obj, "metadata": {**obj["metadata"], "ownerReferences": owners}}
             )
-        late = DeployFailed(f"{what} did not finish within {timeout:g} seconds")
-        try:
-            async with asyncio.timeout(timeout + JOB_MARGIN_SECONDS):
-                done = await self._follow(name, ns, container, log, what)
-            expired = condition(self._job(name, ns), "Failed") == "DeadlineExceeded"
-        except TimeoutError:
-            raise late from None
-        finally:
-            if _terminated(self._pod(name, ns), container) is None:  # cancelled, late, failed
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._api.delete(JOB, name, ns))
-        if expired:
-            raise late
-        return int(done.get("exitCode", 1)), str(done.get("message") or "")
 
     # ------------------------------------------------------------------ internals
 
